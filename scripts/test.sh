@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project on a fresh Debian machine with the Rust toolchain:
+# installs what is missing (MariaDB, the Go notary peer, Docker engine + registry, MySQL
+# client headers), starts MariaDB, then runs fmt, clippy, the release build the end-to-end
+# tests drive, and `cargo test --workspace` (unit, integration, MariaDB, peer suites).
+#
+# Usage: scripts/test.sh            (as root; CI runs exactly this via .ci/run)
+# Env:   NOTARY_SHARED_DIR [../shared]  where the peer scripts live
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+export NOTARY_SHARED_DIR="${NOTARY_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+PEER="$NOTARY_SHARED_DIR/peer"
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+step "system packages"
+"$PEER/install-peers.sh"
+extra=()
+for p in default-libmysqlclient-dev pkg-config; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || extra+=("$p")
+done
+if [ "${#extra[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${extra[@]}" ||
+        { apt-get -q update && apt-get install -y -q --no-install-recommends "${extra[@]}"; }
+fi
+
+step "MariaDB"
+"$PEER/start-mariadb.sh"
+mariadb -uroot <<'SQL'
+CREATE USER IF NOT EXISTS 'notary_test'@'127.0.0.1' IDENTIFIED BY 'notary_test_pw';
+CREATE USER IF NOT EXISTS 'notary_test'@'localhost' IDENTIFIED BY 'notary_test_pw';
+GRANT ALL PRIVILEGES ON *.* TO 'notary_test'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'notary_test'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+export NOTARY_TEST_MYSQL_URL="mysql://notary_test:notary_test_pw@127.0.0.1:3306"
+
+step "cargo fmt"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "release build (driven by the end-to-end tests)"
+cargo build --release --locked -p notary-signer -p notary-server
+
+step "cargo test"
+cargo test --workspace --locked -- --test-threads=2
