@@ -16,7 +16,7 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 step "system packages"
 "$PEER/install-peers.sh"
 extra=()
-for p in default-libmysqlclient-dev pkg-config; do
+for p in default-libmysqlclient-dev pkg-config docker-compose; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || extra+=("$p")
 done
 if [ "${#extra[@]}" -gt 0 ]; then

@@ -8,6 +8,8 @@
 //! all of that. When something is missing, a test fails with a message saying what, unless
 //! `NOTARY_E2E=skip` is set (for quick local `cargo test` runs); CI never sets it.
 
+pub mod dct;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -259,18 +261,6 @@ fn suite_result(out: &Output) -> SuiteRun {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_summary;
-
-    #[test]
-    fn summary_line_is_parsed_from_the_end() {
-        let out = "ok - a\nnot ok - b (x)\n# elapsed 3s, 4 skipped\n173 passed, 1 failed\n";
-        assert_eq!(parse_summary(out), Some((173, 1)));
-        assert_eq!(parse_summary("no summary here"), None);
-    }
-}
-
 /// The stock `notary` CLI with its own trust directory, pointed at one server.
 pub struct NotaryCli {
     /// Trust directory (`-d`).
@@ -345,4 +335,142 @@ pub fn random_suffix() -> String {
         let _ = f.read_exact(&mut buf);
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Our server and signer on embedded SQLite stores, started directly (no MariaDB involved),
+/// with the shared test PKI and mutual TLS between them. Killed on drop.
+pub struct SqliteStack {
+    /// Work directory: certs, configs, databases, logs.
+    pub workdir: tempfile::TempDir,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// Root CA of the server certificate.
+    pub ca: PathBuf,
+    children: Vec<std::process::Child>,
+}
+
+impl SqliteStack {
+    /// Starts signer then server and waits for the server's health endpoint.
+    pub fn start(server_port: u16, signer_port: u16) -> SqliteStack {
+        let workdir = tempfile::Builder::new()
+            .prefix("notary-sqlite-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = workdir.path();
+        let certs = Command::new(shared_dir().join("peer/gen-certs.sh"))
+            .arg(dir.join("certs"))
+            .output()
+            .expect("gen-certs.sh");
+        assert!(certs.status.success(), "gen-certs.sh failed: {certs:?}");
+        std::fs::write(
+            dir.join("signer-config.json"),
+            format!(
+                r#"{{"server":{{"grpc_addr":"127.0.0.1:{signer_port}","tls_cert_file":"certs/notary-signer.crt","tls_key_file":"certs/notary-signer.key","client_ca_file":"certs/root-ca.crt"}},
+"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"signer.db","default_alias":"sqlitealias"}}}}"#
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("server-config.json"),
+            format!(
+                r#"{{"server":{{"http_addr":"127.0.0.1:{server_port}","tls_cert_file":"certs/notary-server.crt","tls_key_file":"certs/notary-server.key"}},
+"trust_service":{{"type":"remote","hostname":"127.0.0.1","port":"{signer_port}","key_algorithm":"ecdsa","tls_ca_file":"certs/root-ca.crt","tls_client_cert":"certs/notary-server-client.crt","tls_client_key":"certs/notary-server-client.key"}},
+"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"server.db"}}}}"#
+            ),
+        )
+        .unwrap();
+        let mut stack = SqliteStack {
+            url: format!("https://127.0.0.1:{server_port}"),
+            ca: dir.join("certs/root-ca.crt"),
+            children: Vec::new(),
+            workdir,
+        };
+        stack.spawn(
+            "notary-signer",
+            &[("NOTARY_SIGNER_SQLITEALIAS", "sqlite-passphrase")],
+        );
+        stack.wait_for(|| std::net::TcpStream::connect(("127.0.0.1", signer_port)).is_ok());
+        stack.spawn("notary-server", &[]);
+        let (url, ca) = (stack.url.clone(), stack.ca.clone());
+        stack.wait_for(|| {
+            Command::new("curl")
+                .args(["-fsS", "--max-time", "2", "--cacert"])
+                .arg(&ca)
+                .arg(format!("{url}/_notary_server/health"))
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        });
+        stack
+    }
+
+    fn spawn(&mut self, name: &str, env: &[(&str, &str)]) {
+        let dir = self.workdir.path();
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let config = dir.join(format!(
+            "{}-config.json",
+            name.trim_start_matches("notary-")
+        ));
+        let child = Command::new(our_bin(name))
+            .arg("-config")
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        self.children.push(child);
+    }
+
+    fn wait_for(&mut self, mut ready: impl FnMut() -> bool) {
+        for _ in 0..240 {
+            if ready() {
+                return;
+            }
+            for c in &mut self.children {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("a service exited ({status}):\n{}", self.logs());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("service did not come up:\n{}", self.logs());
+    }
+
+    /// Both logs, for failure messages.
+    pub fn logs(&self) -> String {
+        ["notary-server.log", "notary-signer.log"]
+            .iter()
+            .map(|n| {
+                let text = std::fs::read_to_string(self.workdir.path().join(n)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                format!(
+                    "--- {n}\n{}",
+                    lines[lines.len().saturating_sub(40)..].join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for SqliteStack {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_summary;
+
+    #[test]
+    fn summary_line_is_parsed_from_the_end() {
+        let out = "ok - a\nnot ok - b (x)\n# elapsed 3s, 4 skipped\n173 passed, 1 failed\n";
+        assert_eq!(parse_summary(out), Some((173, 1)));
+        assert_eq!(parse_summary("no summary here"), None);
+    }
 }

@@ -1,0 +1,1 @@
+DELETE FROM change_category WHERE category IN ('update', 'deletion');

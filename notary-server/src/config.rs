@@ -1,0 +1,717 @@
+//! notary-server configuration: Go's JSON format, unchanged (spec §13).
+//!
+//! [`Config::load`] reads the file given by `-config`, applies `NOTARY_SERVER_*`
+//! environment overrides for the keys in [`KNOWN_KEYS`], resolves relative paths
+//! against the file's directory and validates everything up front: a bad setting
+//! is refused with one [`ConfigError`] line that names it.
+//!
+//! Settings read (Go's names; ours marked *):
+//! - `server.http_addr` (required), `server.tls_cert_file` + `server.tls_key_file`
+//!   (both or neither; TLS on when set), `server.client_ca_file` (require client
+//!   certificates), `server.max_request_bytes`* (upload limit, default 100 MiB);
+//! - `trust_service.type` `local` | `remote`; for remote: `hostname`, `port`
+//!   (string or number), `key_algorithm` `ecdsa` | `rsa` | `ed25519`,
+//!   `tls_ca_file`, `tls_client_cert` + `tls_client_key` (both or neither);
+//! - `storage.backend` `memory` | `mysql` | `sqlite3`, `storage.db_url` (Go DSN for
+//!   MySQL, file path for SQLite);
+//! - `caching.max_age.current_metadata` (default 300) and
+//!   `caching.max_age.consistent_metadata` (default 2592000), 0..=31536000 seconds;
+//! - `repositories.gun_prefixes` (each must end in `/`, be path-clean, not start
+//!   with `/` or `..`, have no surrounding whitespace);
+//! - `logging.level` (logrus names, default `error`);
+//! - `auth.type` and `auth.options` (kept for the token-auth hook).
+
+use std::path::{Path, PathBuf};
+
+use notary_common::dsn::{sqlite_path, MysqlDsn};
+use notary_common::tls::ServerTlsFiles;
+use notary_common::ConfigFile;
+use notary_tuf::keys::KeyType;
+use serde_json::{Map, Value};
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "NOTARY_SERVER";
+
+/// The scalar settings that `NOTARY_SERVER_<KEY>` variables may override.
+pub const KNOWN_KEYS: &[&str] = &[
+    "server.http_addr",
+    "server.tls_cert_file",
+    "server.tls_key_file",
+    "server.client_ca_file",
+    "server.max_request_bytes",
+    "trust_service.type",
+    "trust_service.hostname",
+    "trust_service.port",
+    "trust_service.key_algorithm",
+    "trust_service.tls_ca_file",
+    "trust_service.tls_client_cert",
+    "trust_service.tls_client_key",
+    "storage.backend",
+    "storage.db_url",
+    "caching.max_age.current_metadata",
+    "caching.max_age.consistent_metadata",
+    "repositories.gun_prefixes",
+    "logging.level",
+    "auth.type",
+];
+
+/// Default `caching.max_age.current_metadata` (seconds).
+pub const DEFAULT_CURRENT_MAX_AGE: u32 = 300;
+/// Default `caching.max_age.consistent_metadata` (seconds, 30 days).
+pub const DEFAULT_CONSISTENT_MAX_AGE: u32 = 2_592_000;
+/// Largest accepted max-age (one year).
+pub const MAX_MAX_AGE: u32 = 31_536_000;
+/// Default `server.max_request_bytes` (100 MiB, the notary client's own cap).
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+
+/// A configuration problem; the message is the one line printed at startup.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl From<notary_common::ConfigError> for ConfigError {
+    fn from(e: notary_common::ConfigError) -> Self {
+        ConfigError(e.to_string())
+    }
+}
+
+fn bad(key: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("config setting {key}: {reason}"))
+}
+
+/// The validated server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address as configured (Go form `:4443` allowed).
+    pub http_addr: String,
+    /// HTTPS settings; `None` = plain HTTP.
+    pub tls: Option<ServerTlsFiles>,
+    /// Largest accepted request body.
+    pub max_request_bytes: u64,
+    /// Signing service.
+    pub trust: TrustService,
+    /// Metadata storage.
+    pub storage: StorageConfig,
+    /// Cache-Control max-ages.
+    pub caching: CachingConfig,
+    /// Accepted GUN prefixes (empty = all).
+    pub gun_prefixes: Vec<String>,
+    /// logrus level name.
+    pub log_level: String,
+    /// `auth` section as given (`auth.type`, `auth.options`).
+    pub auth: Option<AuthConfig>,
+    /// Apply pending MySQL migrations at start (the `-migrate` flag, not a file
+    /// setting; SQLite always migrates).
+    pub migrate: bool,
+}
+
+/// `trust_service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustService {
+    /// In-process Ed25519 signer; keys are lost on restart.
+    Local,
+    /// notary-signer over gRPC.
+    Remote(RemoteSignerConfig),
+}
+
+impl TrustService {
+    /// The algorithm of newly created server keys (local is always Ed25519).
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            TrustService::Local => KeyType::Ed25519,
+            TrustService::Remote(r) => r.key_algorithm.clone(),
+        }
+    }
+}
+
+/// How to reach notary-signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSignerConfig {
+    /// Host name; also the TLS server name.
+    pub hostname: String,
+    /// gRPC port.
+    pub port: u16,
+    /// Algorithm for new keys.
+    pub key_algorithm: KeyType,
+    /// CA bundle for the signer's certificate (system roots when absent).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// `storage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// Process memory (tests, demos).
+    Memory,
+    /// MySQL/MariaDB; `url` is the diesel URL made from the Go DSN.
+    Mysql {
+        /// diesel connection URL (contains the password: never log it).
+        url: String,
+        /// The DSN without password, for logs.
+        redacted: String,
+    },
+    /// SQLite database file.
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+    },
+}
+
+/// `caching.max_age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachingConfig {
+    /// Seconds for current metadata (`{role}.json`).
+    pub current_max_age: u32,
+    /// Seconds for consistent metadata (by checksum or version).
+    pub consistent_max_age: u32,
+}
+
+impl Default for CachingConfig {
+    fn default() -> Self {
+        CachingConfig {
+            current_max_age: DEFAULT_CURRENT_MAX_AGE,
+            consistent_max_age: DEFAULT_CONSISTENT_MAX_AGE,
+        }
+    }
+}
+
+/// `auth`, stored for the token-auth hook (not interpreted yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthConfig {
+    /// `auth.type`; only `token` enables authentication.
+    pub kind: String,
+    /// `auth.options` as given (keys lower-cased, as Viper does).
+    pub options: Map<String, Value>,
+}
+
+impl Config {
+    /// Reads and validates the config file, with `NOTARY_SERVER_*` overrides from
+    /// the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = ConfigFile::load(path, ENV_PREFIX, KNOWN_KEYS)?;
+        Config::from_file(&file)
+    }
+
+    /// Validates an already loaded file (tests build one with
+    /// [`ConfigFile::from_value`]).
+    pub fn from_file(file: &ConfigFile) -> Result<Config, ConfigError> {
+        let log_level = file
+            .get_str("logging.level")?
+            .unwrap_or_else(|| "error".to_owned());
+        notary_common::logging::parse_level(&log_level).map_err(|e| bad("logging.level", e))?;
+        let gun_prefixes = gun_prefixes(file)?;
+        let trust = trust_service(file)?;
+        let storage = storage(file)?;
+        let caching = CachingConfig {
+            current_max_age: max_age(
+                file,
+                "caching.max_age.current_metadata",
+                DEFAULT_CURRENT_MAX_AGE,
+            )?,
+            consistent_max_age: max_age(
+                file,
+                "caching.max_age.consistent_metadata",
+                DEFAULT_CONSISTENT_MAX_AGE,
+            )?,
+        };
+        let http_addr = file.require_str("server.http_addr")?;
+        let tls = server_tls(file)?;
+        let max_request_bytes = match file.get_i64("server.max_request_bytes")? {
+            None => DEFAULT_MAX_REQUEST_BYTES,
+            Some(n) if n > 0 => n as u64,
+            Some(n) => {
+                return Err(bad(
+                    "server.max_request_bytes",
+                    format!("must be positive, got {n}"),
+                ))
+            }
+        };
+        let auth = match file.get_str("auth.type")? {
+            None => None,
+            Some(kind) => {
+                let options = match file.get("auth.options") {
+                    None => Map::new(),
+                    Some(Value::Object(m)) => m.clone(),
+                    Some(_) => return Err(bad("auth.options", "must be an object")),
+                };
+                Some(AuthConfig { kind, options })
+            }
+        };
+        Ok(Config {
+            http_addr,
+            tls,
+            max_request_bytes,
+            trust,
+            storage,
+            caching,
+            gun_prefixes,
+            log_level,
+            auth,
+            migrate: false,
+        })
+    }
+
+    /// The address to bind: Go's `:port` means every interface.
+    pub fn bind_addr(&self) -> String {
+        if self.http_addr.starts_with(':') {
+            format!("0.0.0.0{}", self.http_addr)
+        } else {
+            self.http_addr.clone()
+        }
+    }
+}
+
+/// `repositories.gun_prefixes`, validated like Go's `getRequiredGunPrefixes`.
+fn gun_prefixes(file: &ConfigFile) -> Result<Vec<String>, ConfigError> {
+    let prefixes = file
+        .get_str_list("repositories.gun_prefixes")?
+        .unwrap_or_default();
+    for prefix in &prefixes {
+        if !valid_gun_prefix(prefix) {
+            return Err(ConfigError(format!("invalid GUN prefix {prefix}")));
+        }
+    }
+    Ok(prefixes)
+}
+
+/// A prefix must end in `/`, be path-clean, not start with `/` or `..`, and have no
+/// surrounding whitespace (spec §2.4).
+pub fn valid_gun_prefix(prefix: &str) -> bool {
+    let cleaned = go_path_clean(prefix.trim());
+    format!("{cleaned}/") == prefix && !cleaned.starts_with('/') && !cleaned.starts_with("..")
+}
+
+/// Go's `path.Clean`.
+fn go_path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".to_owned();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+fn trust_service(file: &ConfigFile) -> Result<TrustService, ConfigError> {
+    match file.get_str("trust_service.type")?.as_deref() {
+        Some("local") => Ok(TrustService::Local),
+        Some("remote") => {
+            let algo = file
+                .get_str("trust_service.key_algorithm")?
+                .unwrap_or_default();
+            let key_algorithm = match algo.as_str() {
+                "ecdsa" => KeyType::Ecdsa,
+                "rsa" => KeyType::Rsa,
+                "ed25519" => KeyType::Ed25519,
+                other => {
+                    let reason = format!("invalid key algorithm configured: {other:?}");
+                    return Err(bad("trust_service.key_algorithm", reason));
+                }
+            };
+            let hostname = file.require_str("trust_service.hostname")?;
+            let port_str = file.require_str("trust_service.port")?;
+            let port = port_str
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    bad(
+                        "trust_service.port",
+                        format!("not a port number: {port_str:?}"),
+                    )
+                })?;
+            let tls_ca_file = file.get_path("trust_service.tls_ca_file")?;
+            let cert = file.get_path("trust_service.tls_client_cert")?;
+            let key = file.get_path("trust_service.tls_client_key")?;
+            let client_identity = match (cert, key) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError(
+                        "config settings trust_service.tls_client_cert and trust_service.tls_client_key: either pass both client key and cert, or neither".into(),
+                    ))
+                }
+            };
+            Ok(TrustService::Remote(RemoteSignerConfig {
+                hostname,
+                port,
+                key_algorithm,
+                tls_ca_file,
+                client_identity,
+            }))
+        }
+        other => Err(bad(
+            "trust_service.type",
+            format!(
+                "must specify either a \"local\" or \"remote\" type for trust_service, got {:?}",
+                other.unwrap_or("")
+            ),
+        )),
+    }
+}
+
+fn storage(file: &ConfigFile) -> Result<StorageConfig, ConfigError> {
+    let backend = file.get_str("storage.backend")?.unwrap_or_default();
+    match backend.as_str() {
+        "memory" => Ok(StorageConfig::Memory),
+        "mysql" => {
+            let dsn = file.get_str("storage.db_url")?.ok_or_else(|| {
+                bad(
+                    "storage.db_url",
+                    "must provide a non-empty database source for mysql",
+                )
+            })?;
+            let parsed =
+                MysqlDsn::parse("storage.db_url", &dsn).map_err(|e| ConfigError(e.to_string()))?;
+            Ok(StorageConfig::Mysql {
+                url: parsed.to_diesel_url(),
+                redacted: parsed.redacted(),
+            })
+        }
+        "sqlite3" => {
+            let db = file.get_str("storage.db_url")?.ok_or_else(|| {
+                bad(
+                    "storage.db_url",
+                    "must provide a non-empty database source for sqlite3",
+                )
+            })?;
+            Ok(StorageConfig::Sqlite {
+                path: sqlite_path(file.dir(), &db),
+            })
+        }
+        "postgres" | "rethinkdb" | "couchdb" => Err(bad(
+            "storage.backend",
+            format!("{backend} is not supported by this server (use mysql, sqlite3 or memory)"),
+        )),
+        other => Err(bad(
+            "storage.backend",
+            format!("{other:?} is not a supported storage backend"),
+        )),
+    }
+}
+
+fn max_age(file: &ConfigFile, key: &str, default: u32) -> Result<u32, ConfigError> {
+    let Some(text) = file.get_str(key)? else {
+        return Ok(default);
+    };
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_MAX_AGE)
+        .ok_or_else(|| {
+            bad(
+                key,
+                format!("must specify a cache-control max-age between 0 and {MAX_MAX_AGE}, got {text:?}"),
+            )
+        })
+}
+
+fn server_tls(file: &ConfigFile) -> Result<Option<ServerTlsFiles>, ConfigError> {
+    let cert = file.get_path("server.tls_cert_file")?;
+    let key = file.get_path("server.tls_key_file")?;
+    let ca = file.get_path("server.client_ca_file")?;
+    match (cert, key) {
+        (None, None) if ca.is_none() => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(ServerTlsFiles {
+            cert: (cert, "server.tls_cert_file".into()),
+            key: (key, "server.tls_key_file".into()),
+            client_ca: ca.map(|p| (p, "server.client_ca_file".into())),
+        })),
+        _ => Err(ConfigError(
+            "config settings server.tls_cert_file, server.tls_key_file: either include both a cert and key file, or no TLS information at all to disable TLS".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(v: Value) -> Result<Config, ConfigError> {
+        Config::from_file(&ConfigFile::from_value(v, PathBuf::from("/etc/notary")))
+    }
+
+    fn minimal() -> Value {
+        json!({
+            "server": {"http_addr": ":4443"},
+            "trust_service": {"type": "local"},
+            "storage": {"backend": "memory"}
+        })
+    }
+
+    fn with(mut base: Value, key: &str, value: Value) -> Value {
+        let mut node = &mut base;
+        let parts: Vec<&str> = key.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            node = node
+                .as_object_mut()
+                .unwrap()
+                .entry(p.to_string())
+                .or_insert_with(|| json!({}));
+        }
+        node[parts[parts.len() - 1]] = value;
+        base
+    }
+
+    fn err(v: Value) -> String {
+        load(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = load(minimal()).unwrap();
+        assert_eq!(c.bind_addr(), "0.0.0.0:4443");
+        assert!(c.tls.is_none());
+        assert_eq!(c.trust, TrustService::Local);
+        assert_eq!(c.trust.key_type(), KeyType::Ed25519);
+        assert_eq!(c.storage, StorageConfig::Memory);
+        assert_eq!(c.caching, CachingConfig::default());
+        assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(c.log_level, "error");
+        assert!(c.gun_prefixes.is_empty());
+        assert!(c.auth.is_none());
+    }
+
+    #[test]
+    fn go_fixture_config_is_accepted() {
+        let c = load(json!({
+            "server": {"http_addr": ":4443", "tls_key_file": "./notary-server.key", "tls_cert_file": "./notary-server.crt"},
+            "trust_service": {"type": "remote", "hostname": "notarysigner", "port": "7899",
+                "tls_ca_file": "./root-ca.crt", "key_algorithm": "ecdsa",
+                "tls_client_cert": "./notary-server.crt", "tls_client_key": "./notary-server.key"},
+            "logging": {"level": "debug"},
+            "storage": {"backend": "mysql", "db_url": "server@tcp(mysql:3306)/notaryserver?parseTime=True"},
+            "caching": {"max_age": {"current_metadata": 0, "consistent_metadata": "31536000"}},
+            "repositories": {"gun_prefixes": ["docker.io/", "localhost:5000/"]},
+            "auth": {"type": "token", "options": {"realm": "https://auth/token", "service": "notary"}}
+        }))
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert.0, PathBuf::from("/etc/notary/./notary-server.crt"));
+        assert!(tls.client_ca.is_none());
+        let TrustService::Remote(r) = c.trust else {
+            panic!()
+        };
+        assert_eq!(r.port, 7899);
+        assert_eq!(r.key_algorithm, KeyType::Ecdsa);
+        assert_eq!(
+            r.tls_ca_file,
+            Some(PathBuf::from("/etc/notary/./root-ca.crt"))
+        );
+        assert!(r.client_identity.is_some());
+        assert_eq!(
+            c.storage,
+            StorageConfig::Mysql {
+                url: "mysql://server@mysql:3306/notaryserver".into(),
+                redacted: "server@mysql:3306/notaryserver".into()
+            }
+        );
+        assert_eq!(c.caching.current_max_age, 0);
+        assert_eq!(c.caching.consistent_max_age, 31_536_000);
+        assert_eq!(c.gun_prefixes, ["docker.io/", "localhost:5000/"]);
+        let auth = c.auth.unwrap();
+        assert_eq!(auth.kind, "token");
+        assert_eq!(auth.options["service"], "notary");
+    }
+
+    #[test]
+    fn numeric_port_and_sqlite_path() {
+        let v = with(
+            minimal(),
+            "trust_service",
+            json!({"type": "remote", "hostname": "s", "port": 7899, "key_algorithm": "ed25519"}),
+        );
+        let v = with(
+            v,
+            "storage",
+            json!({"backend": "sqlite3", "db_url": "data/server.db"}),
+        );
+        let c = load(v).unwrap();
+        assert!(matches!(c.trust, TrustService::Remote(ref r) if r.port == 7899));
+        assert_eq!(
+            c.storage,
+            StorageConfig::Sqlite {
+                path: PathBuf::from("/etc/notary/data/server.db")
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                with(minimal(), "server.http_addr", json!("")),
+                "server.http_addr",
+            ),
+            (
+                with(minimal(), "trust_service.type", json!("cloud")),
+                "trust_service.type",
+            ),
+            (
+                with(
+                    minimal(),
+                    "trust_service",
+                    json!({"type": "remote", "hostname": "h", "port": "1", "key_algorithm": "dsa"}),
+                ),
+                "trust_service.key_algorithm",
+            ),
+            (
+                with(
+                    minimal(),
+                    "trust_service",
+                    json!({"type": "remote", "hostname": "h", "port": "x", "key_algorithm": "ecdsa"}),
+                ),
+                "trust_service.port",
+            ),
+            (
+                with(
+                    minimal(),
+                    "trust_service",
+                    json!({"type": "remote", "hostname": "h", "port": "1", "key_algorithm": "ecdsa", "tls_client_cert": "c"}),
+                ),
+                "trust_service.tls_client_key",
+            ),
+            (
+                with(minimal(), "storage.backend", json!("postgres")),
+                "storage.backend",
+            ),
+            (
+                with(minimal(), "storage.backend", json!("foo")),
+                "storage.backend",
+            ),
+            (
+                with(minimal(), "storage.backend", json!("mysql")),
+                "storage.db_url",
+            ),
+            (
+                with(
+                    minimal(),
+                    "storage",
+                    json!({"backend": "mysql", "db_url": "u@tcp(h:1/db"}),
+                ),
+                "storage.db_url",
+            ),
+            (
+                with(minimal(), "caching.max_age.current_metadata", json!(-1)),
+                "caching.max_age.current_metadata",
+            ),
+            (
+                with(
+                    minimal(),
+                    "caching.max_age.consistent_metadata",
+                    json!(31_536_001),
+                ),
+                "caching.max_age.consistent_metadata",
+            ),
+            (
+                with(minimal(), "caching.max_age.current_metadata", json!("1.5")),
+                "caching.max_age.current_metadata",
+            ),
+            (
+                with(minimal(), "server.tls_cert_file", json!("a.crt")),
+                "server.tls_key_file",
+            ),
+            (
+                with(minimal(), "server.client_ca_file", json!("ca.crt")),
+                "server.tls_cert_file",
+            ),
+            (
+                with(minimal(), "logging.level", json!("loud")),
+                "logging.level",
+            ),
+            (
+                with(minimal(), "server.max_request_bytes", json!(0)),
+                "server.max_request_bytes",
+            ),
+        ];
+        for (v, key) in cases {
+            let e = err(v);
+            assert!(e.contains(key), "{key}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn gun_prefix_rules() {
+        // "./" passes Go's check too (Clean gives ".", which is not "/" or "..").
+        for ok in ["docker.io/", "a/b/", "localhost:5000/", "./"] {
+            assert!(valid_gun_prefix(ok), "{ok}");
+        }
+        for bad in [
+            "docker.io",
+            "/abs/",
+            "../x/",
+            "a//",
+            "a/./",
+            " a/",
+            "a/ ",
+            "/",
+            "a/../b/",
+        ] {
+            assert!(!valid_gun_prefix(bad), "{bad:?}");
+        }
+        let e = err(with(
+            minimal(),
+            "repositories.gun_prefixes",
+            json!(["ok/", "nope"]),
+        ));
+        assert_eq!(e, "invalid GUN prefix nope");
+    }
+
+    #[test]
+    fn environment_overrides_known_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.json");
+        std::fs::write(&path, minimal().to_string()).unwrap();
+        let env = |name: &str| match name {
+            "NOTARY_SERVER_STORAGE_BACKEND" => Some("sqlite3".to_owned()),
+            "NOTARY_SERVER_STORAGE_DB_URL" => Some("db/notary.db".to_owned()),
+            "NOTARY_SERVER_CACHING_MAX_AGE_CURRENT_METADATA" => Some("60".to_owned()),
+            "NOTARY_SERVER_REPOSITORIES_GUN_PREFIXES" => Some("a/ b/".to_owned()),
+            _ => None,
+        };
+        let file = ConfigFile::load_with_env(&path, ENV_PREFIX, KNOWN_KEYS, env).unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::Sqlite {
+                path: dir.path().join("db/notary.db")
+            }
+        );
+        assert_eq!(c.caching.current_max_age, 60);
+        assert_eq!(c.gun_prefixes, ["a/", "b/"]);
+    }
+
+    #[test]
+    fn go_path_clean_matches_go() {
+        for (i, o) in [
+            ("", "."),
+            ("a/", "a"),
+            ("a//b", "a/b"),
+            ("../a", "../a"),
+            ("a/..", "."),
+            ("/..", "/"),
+            ("./a/", "a"),
+        ] {
+            assert_eq!(go_path_clean(i), o, "{i}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Serving the current timestamp or snapshot, regenerating expired ones (spec §5.2).
+
+use notary_tuf::metadata::check_hashes;
+use notary_tuf::roles;
+use notary_tuf::verify::RepoBuilder;
+
+use super::generate::{self, parse_stored, referenced_sha256, Corrupt, SignFailure};
+use super::{Ctx, DomainError};
+use crate::storage::{sha256_hex, MetaUpdate, StoreError, StoredFile};
+
+/// How often a regeneration that lost the version race to a concurrent writer is retried
+/// (from a fresh read) before giving up.
+const MAX_ATTEMPTS: usize = 3;
+
+/// The current `timestamp` or `snapshot` of `gun` (`role` must be one of the two), after
+/// regenerating what has expired (spec §5.2).
+///
+/// `Ok(None)` when the GUN has no timestamp yet or its snapshot is not stored (404). When
+/// nothing has expired no signer call is made, so reads keep working while the signer is
+/// down. An expired snapshot is re-signed with the snapshot key(s) of the current root (its
+/// `root` entry recomputed, version + 1, expiry now + 3 years); an expired timestamp, or one
+/// whose snapshot was regenerated, is replaced (version + 1, expiry now + 14 days). Both are
+/// written in one `update_many`. If a concurrent writer wins that write, the winner's files
+/// are re-read and served.
+pub async fn current_timestamp_or_snapshot(
+    ctx: &Ctx<'_>,
+    gun: &str,
+    role: &str,
+) -> Result<Option<StoredFile>, DomainError> {
+    if role != roles::TIMESTAMP && role != roles::SNAPSHOT {
+        return Err(DomainError::Other(format!(
+            "{role} is neither timestamp nor snapshot"
+        )));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match regenerate_once(ctx, gun, role).await {
+            Err(DomainError::Store(StoreError::OldVersion)) if attempt < MAX_ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn regenerate_once(
+    ctx: &Ctx<'_>,
+    gun: &str,
+    role: &str,
+) -> Result<Option<StoredFile>, DomainError> {
+    let Some(timestamp) = ctx.store.get_latest(gun, roles::TIMESTAMP).await? else {
+        return Ok(None);
+    };
+    let ts = parse_stored(&timestamp)
+        .and_then(|f| f.timestamp().map_err(|e| Corrupt(e.to_string())))
+        .map_err(corrupt)?;
+    let snapshot_sha = ts
+        .snapshot_meta()
+        .and_then(|m| m.sha256_hex())
+        .ok_or_else(|| {
+            DomainError::Other(format!(
+                "timestamp version {} of {gun} lacks a snapshot sha256",
+                timestamp.version
+            ))
+        })?;
+    let Some(snapshot) = ctx
+        .store
+        .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let snap = parse_stored(&snapshot)
+        .and_then(|f| f.snapshot().map_err(|e| Corrupt(e.to_string())))
+        .map_err(corrupt)?;
+
+    let snapshot_expired = snap.common.is_expired(ctx.now);
+    // A timestamp whose hashes do not match its snapshot is as good as expired (Go).
+    let timestamp_stale = ts.common.is_expired(ctx.now)
+        || ts
+            .snapshot_meta()
+            .is_none_or(|m| check_hashes(&snapshot.data, roles::SNAPSHOT, &m.hashes).is_err());
+    if !snapshot_expired && !timestamp_stale {
+        return Ok(Some(if role == roles::TIMESTAMP {
+            timestamp
+        } else {
+            snapshot
+        }));
+    }
+
+    // Sign with the keys named by the current root: the one the snapshot certifies.
+    let root_sha = referenced_sha256(&snapshot, roles::ROOT)
+        .map_err(corrupt)?
+        .ok_or_else(|| DomainError::Other(format!("snapshot of {gun} lists no root")))?;
+    let root_file = ctx
+        .store
+        .get_checksum(gun, roles::ROOT, &root_sha)
+        .await?
+        .ok_or_else(|| DomainError::Other(format!("current root of {gun} is not stored")))?;
+    let mut builder = RepoBuilder::new(gun, ctx.now);
+    builder
+        .load(roles::ROOT, &root_file.data, 1, false)
+        .map_err(|e| DomainError::Other(format!("current root of {gun} is not usable: {e}")))?;
+    let root = builder
+        .root()
+        .map(|r| r.typed.clone())
+        .ok_or_else(|| DomainError::Other("root not loaded".into()))?;
+
+    let mut writes = Vec::new();
+    let snapshot_bytes = if snapshot_expired {
+        let (bytes, version) =
+            generate::make_snapshot(ctx, &root, Some(&snap), &builder.snapshot_meta_updates())
+                .await
+                .map_err(sign_error)?;
+        writes.push(MetaUpdate {
+            role: roles::SNAPSHOT.to_string(),
+            version,
+            data: bytes.clone(),
+        });
+        bytes
+    } else {
+        snapshot.data.clone()
+    };
+    let (ts_bytes, ts_version) = generate::make_timestamp(ctx, &root, Some(&ts), &snapshot_bytes)
+        .await
+        .map_err(sign_error)?;
+    let ts_sha = sha256_hex(&ts_bytes);
+    writes.push(MetaUpdate {
+        role: roles::TIMESTAMP.to_string(),
+        version: ts_version,
+        data: ts_bytes,
+    });
+    ctx.store.update_many(gun, writes).await?;
+
+    let (wanted_role, sha) = if role == roles::TIMESTAMP {
+        (roles::TIMESTAMP, ts_sha)
+    } else {
+        (roles::SNAPSHOT, sha256_hex(&snapshot_bytes))
+    };
+    // Read back what was written, so the caller gets the stored row (and its times).
+    Ok(ctx.store.get_checksum(gun, wanted_role, &sha).await?)
+}
+
+fn corrupt(e: Corrupt) -> DomainError {
+    DomainError::Other(e.0)
+}
+
+fn sign_error(f: SignFailure) -> DomainError {
+    match f {
+        SignFailure::NotHeld(m) | SignFailure::Other(m) => DomainError::Other(m),
+        SignFailure::Unavailable(m) => DomainError::Crypto(notary_tuf::CryptoError::Unavailable(m)),
+        SignFailure::Crypto(e) => DomainError::Crypto(e),
+    }
+}

@@ -1,0 +1,405 @@
+//! Route handlers: parse the request, call storage or domain, shape the response.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::{self, Ctx};
+use crate::http::error::{go_html_escape, ApiError};
+use crate::http::routes::{CachePolicy, Endpoint, Route};
+use crate::http::{upload, AppState};
+use crate::storage::{self, StoredFile};
+
+const JSON: &str = "application/json";
+
+/// Runs the handler of a matched route (after prefix filter and auth).
+pub(super) async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    route: &Route,
+) -> Result<HttpResponse, ApiError> {
+    let p = &route.params;
+    let gun = p.gun.as_deref().unwrap_or_default();
+    let role = p.role.as_deref().unwrap_or_default();
+    match route.spec.endpoint {
+        Endpoint::Ping => Ok(json_ok(b"{}".to_vec())),
+        Endpoint::Update => update(req, payload, state, gun).await,
+        Endpoint::GetByChecksum => {
+            // Stored checksums are lower-case hex; matching either case is what
+            // Go's MySQL backend does.
+            let checksum = p
+                .checksum
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let file = state
+                .store
+                .get_checksum(gun, role, &checksum)
+                .await
+                .map_err(ApiError::from_store_read)?;
+            metadata(file, false, route.spec.cache, state)
+        }
+        Endpoint::GetByVersion => {
+            // Digits only by the route grammar; too large for i64 means "not stored".
+            let Ok(version) = p.version.as_deref().unwrap_or_default().parse::<i64>() else {
+                return Err(ApiError::not_found());
+            };
+            let file = state
+                .store
+                .get_version(gun, role, version)
+                .await
+                .map_err(ApiError::from_store_read)?;
+            metadata(file, false, route.spec.cache, state)
+        }
+        Endpoint::GetCurrent => {
+            let file = if matches!(role, "timestamp" | "snapshot") {
+                domain::current_timestamp_or_snapshot(&ctx(state), gun, role).await?
+            } else {
+                storage::get_current(state.store.as_ref(), gun, role)
+                    .await
+                    .map_err(ApiError::from_store_read)?
+            };
+            metadata(file, role == "timestamp", route.spec.cache, state)
+        }
+        Endpoint::GetKey => {
+            let key = domain::get_or_create_key(&ctx(state), gun, role).await?;
+            Ok(json_ok(key.server_key_json()))
+        }
+        Endpoint::RotateKey => {
+            let key = domain::rotate_key(&ctx(state), gun, role).await?;
+            Ok(json_ok(key.server_key_json()))
+        }
+        Endpoint::Delete => {
+            let removed = state
+                .store
+                .delete(gun)
+                .await
+                .map_err(ApiError::from_store_read)?;
+            tracing::info!(%gun, removed, "deleted repository");
+            Ok(HttpResponse::Ok().finish())
+        }
+        Endpoint::Changefeed => changefeed(req, state, p.gun.as_deref()).await,
+        Endpoint::Health => Ok(health(state)),
+        Endpoint::Metrics => Ok(HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ))
+            .body(state.metrics.render())),
+        Endpoint::NotFound => Err(ApiError::route_not_found()),
+    }
+}
+
+fn ctx(state: &AppState) -> Ctx<'_> {
+    Ctx {
+        store: state.store.as_ref(),
+        crypto: state.crypto.as_ref(),
+        key_type: state.key_type.clone(),
+        now: Utc::now(),
+    }
+}
+
+fn json_ok(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(JSON)))
+        .body(body)
+}
+
+/// POST `/v2/{gun}/_trust/tuf/`: spec §6.
+async fn update(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    gun: &str,
+) -> Result<HttpResponse, ApiError> {
+    let boundary = upload::multipart_boundary(req)?;
+    let body = upload::read_body(req, payload, state.max_request_bytes).await?;
+    let parts = upload::parse_parts(&boundary, body).await?;
+    domain::apply_update(&ctx(state), gun, parts).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// A metadata body with the cache headers of spec §3.2. `Last-Modified` is
+/// `updated_at` for the raw current timestamp and `created_at` otherwise.
+fn metadata(
+    file: Option<StoredFile>,
+    use_updated_at: bool,
+    policy: CachePolicy,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let file = file
+        .filter(|f| !f.data.is_empty())
+        .ok_or_else(ApiError::not_found)?;
+    let modified = if use_updated_at {
+        file.updated_at
+    } else {
+        file.created_at
+    };
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(JSON)));
+    for (name, value) in cache_headers(policy, state, modified) {
+        response.insert_header((name, value));
+    }
+    Ok(response.body(file.data))
+}
+
+/// Cache-Control, Pragma and Last-Modified for a 200 metadata response.
+pub(crate) fn cache_headers(
+    policy: CachePolicy,
+    state: &AppState,
+    modified: DateTime<Utc>,
+) -> Vec<(header::HeaderName, String)> {
+    let (max_age, must_revalidate) = match policy {
+        CachePolicy::None => return Vec::new(),
+        CachePolicy::Current => (state.caching.current_max_age, true),
+        CachePolicy::Consistent => (state.caching.consistent_max_age, false),
+    };
+    let last_modified = (header::LAST_MODIFIED, http_date(modified));
+    if max_age == 0 {
+        return vec![
+            (
+                header::CACHE_CONTROL,
+                "max-age=0, no-cache, no-store".into(),
+            ),
+            (header::PRAGMA, "no-cache".into()),
+            last_modified,
+        ];
+    }
+    let mut cache_control = format!("public, max-age={max_age}, s-maxage={max_age}");
+    if must_revalidate {
+        cache_control.push_str(", must-revalidate");
+    }
+    vec![(header::CACHE_CONTROL, cache_control), last_modified]
+}
+
+/// RFC 1123 date with `GMT`, as HTTP requires (Go wrote `UTC` here).
+pub(crate) fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// `GET /_notary_server/health`: `{}` or 503 with the failing checks.
+fn health(state: &AppState) -> HttpResponse {
+    let failures = state.health.failures();
+    let body = serde_json::to_vec(&failures).unwrap_or_else(|_| b"{}".to_vec());
+    let status = if failures.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        ))
+        .body(body)
+}
+
+/// The changefeed (spec §11.5, §14.9).
+async fn changefeed(
+    req: &HttpRequest,
+    state: &AppState,
+    gun: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let (change_id, records) = changefeed_params(req.uri().query().unwrap_or_default())?;
+    let changes = state
+        .store
+        .get_changes(change_id, records, gun)
+        .await
+        .map_err(ApiError::from_store_read)?;
+
+    #[derive(Serialize)]
+    struct Record {
+        #[serde(rename = "ID")]
+        id: String,
+        #[serde(rename = "CreatedAt")]
+        created_at: String,
+        #[serde(rename = "GUN")]
+        gun: String,
+        #[serde(rename = "Version")]
+        version: i64,
+        #[serde(rename = "SHA256")]
+        sha256: String,
+        #[serde(rename = "Category")]
+        category: String,
+    }
+    #[derive(Serialize)]
+    struct Page {
+        count: usize,
+        records: Vec<Record>,
+    }
+    let page = Page {
+        count: changes.len(),
+        records: changes
+            .into_iter()
+            .map(|c| Record {
+                id: c.id.to_string(),
+                created_at: c.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                gun: c.gun,
+                version: c.version,
+                sha256: c.sha256,
+                category: c.category,
+            })
+            .collect(),
+    };
+    let body = serde_json::to_string(&page).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode changefeed");
+        ApiError::unknown()
+    })?;
+    Ok(json_ok(go_html_escape(&body).into_bytes()))
+}
+
+/// `change_id` (empty = 0, else a 32-bit integer) and `records` (a 32-bit integer; 0 means
+/// 100), parsed as Go's `strconv.ParseInt(s, 10, 32)`. Go answers 400 when `records` is
+/// absent or empty; we serve the default page instead (a reference quirk we fix).
+pub(crate) fn changefeed_params(query: &str) -> Result<(i64, i64), ApiError> {
+    let first = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let records = match first("records").as_str() {
+        "" => 0,
+        s => go_parse_int32(s).map_err(|e| {
+            ApiError::InvalidParameters(json!(format!("invalid records parameter: {e}")))
+        })?,
+    };
+    let change_id = match first("change_id").as_str() {
+        "" => 0,
+        s => go_parse_int32(s).map_err(|_| ApiError::InvalidParameters(json!({})))?,
+    };
+    Ok((change_id, if records == 0 { 100 } else { records }))
+}
+
+/// `strconv.ParseInt(s, 10, 32)` with Go's error text.
+fn go_parse_int32(s: &str) -> Result<i64, String> {
+    let syntax = || format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s));
+    let range = || {
+        format!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            go_quote(s)
+        )
+    };
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(syntax());
+    }
+    // Go stops at the first bad character or as soon as the value overflows.
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(syntax());
+        }
+        n = n * 10 + u64::from(b - b'0');
+        if n > u64::from(u32::MAX) {
+            return Err(range());
+        }
+    }
+    let limit = 1u64 << 31;
+    if (!negative && n >= limit) || (negative && n > limit) {
+        return Err(range());
+    }
+    let n = n as i64;
+    Ok(if negative { -n } else { n })
+}
+
+/// Go's `strconv.Quote` for the strings that reach error messages.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(e: ApiError) -> serde_json::Value {
+        e.detail().unwrap()
+    }
+
+    #[test]
+    fn records_defaults_to_100_and_zero_means_100() {
+        assert_eq!(changefeed_params("records=0").unwrap(), (0, 100));
+        assert_eq!(changefeed_params("").unwrap(), (0, 100));
+        assert_eq!(changefeed_params("change_id=4&records=").unwrap(), (4, 100));
+        assert_eq!(
+            changefeed_params("records=-5&change_id=7").unwrap(),
+            (7, -5)
+        );
+        assert_eq!(
+            changefeed_params("change_id=-1&records=%2B3").unwrap(),
+            (-1, 3)
+        );
+        // As in Go's query parsing, '+' is a space, which ParseInt refuses.
+        assert!(changefeed_params("records=+3").is_err());
+        assert_eq!(
+            detail(changefeed_params("records=x").unwrap_err()),
+            json!("invalid records parameter: strconv.ParseInt: parsing \"x\": invalid syntax")
+        );
+        assert_eq!(
+            detail(changefeed_params("records=2147483648").unwrap_err()),
+            json!("invalid records parameter: strconv.ParseInt: parsing \"2147483648\": value out of range")
+        );
+    }
+
+    #[test]
+    fn bad_change_id_has_empty_object_detail() {
+        for q in [
+            "records=1&change_id=abc",
+            "records=1&change_id=99999999999",
+            "records=1&change_id=1.5",
+        ] {
+            assert_eq!(detail(changefeed_params(q).unwrap_err()), json!({}), "{q}");
+        }
+        assert_eq!(changefeed_params("records=1&change_id=").unwrap(), (0, 1));
+    }
+
+    #[test]
+    fn go_int32_parsing() {
+        assert_eq!(go_parse_int32("2147483647"), Ok(2147483647));
+        assert_eq!(go_parse_int32("-2147483648"), Ok(-2147483648));
+        assert!(go_parse_int32("-2147483649")
+            .unwrap_err()
+            .ends_with("value out of range"));
+        assert!(go_parse_int32("99999999999x")
+            .unwrap_err()
+            .ends_with("value out of range"));
+        assert!(go_parse_int32("1x")
+            .unwrap_err()
+            .ends_with("invalid syntax"));
+        assert!(go_parse_int32(" 1")
+            .unwrap_err()
+            .ends_with("invalid syntax"));
+        assert!(go_parse_int32("-").unwrap_err().ends_with("invalid syntax"));
+        assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
+    }
+
+    #[test]
+    fn http_dates_say_gmt() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T20:58:42Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(http_date(t), "Sun, 22 Nov 2026 20:58:42 GMT");
+    }
+}

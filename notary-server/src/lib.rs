@@ -1,0 +1,195 @@
+//! notary-server: a wire-compatible reimplementation of Notary v1's TUF server.
+//!
+//! - [`storage`]: the `MetaStore` contract with MySQL/SQLite and memory backends;
+//! - [`domain`]: update validation, snapshot/timestamp generation, server keys;
+//! - [`signer_client`]: the `CryptoService` over gRPC to notary-signer;
+//! - [`config`]: Go's JSON configuration;
+//! - [`http`]: routes, handlers and the error envelope.
+//!
+//! [`run`] starts the service from a [`config::Config`]; [`build_app`] assembles
+//! the actix application from an [`http::AppState`], which is what the
+//! integration tests drive with `actix_web::test::init_service`.
+//!
+//! # Testing
+//! `cargo test -p notary-server`. The HTTP tests (`tests/http_*.rs`) run on the
+//! memory store and the in-memory signer; the SQL storage tests read
+//! `NOTARY_TEST_MYSQL_URL` and skip without it.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod signer_client;
+pub mod storage;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use futures_util::FutureExt as _;
+use notary_tuf::crypto::{CryptoService, MemoryCryptoService};
+
+use config::{Config, StorageConfig, TrustService};
+use http::AppState;
+use signer_client::RemoteCryptoService;
+use storage::{MemoryStore, MetaStore, SqlStore};
+
+/// The actix application: every request goes to [`http::dispatch`].
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .default_service(web::to(http::dispatch))
+}
+
+/// Opens the configured store; `migrate` applies pending SQL migrations first
+/// (always done for SQLite, whose file belongs to this server).
+pub fn open_store(storage: &StorageConfig, migrate: bool) -> anyhow::Result<Arc<dyn MetaStore>> {
+    Ok(match storage {
+        StorageConfig::Memory => Arc::new(MemoryStore::new()),
+        StorageConfig::Mysql { url, redacted } => {
+            let store = SqlStore::open_mysql(url)
+                .with_context(|| format!("cannot open MySQL database {redacted}"))?;
+            if migrate {
+                store
+                    .run_migrations()
+                    .context("cannot migrate the MySQL database")?;
+            }
+            Arc::new(store)
+        }
+        StorageConfig::Sqlite { path } => {
+            let store = SqlStore::open_sqlite(path)
+                .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+            store
+                .run_migrations()
+                .context("cannot migrate the SQLite database")?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Refuse rather than serve a repository openly that was meant to be protected.
+    if config.auth.as_ref().is_some_and(|a| a.kind == "token") {
+        anyhow::bail!("config setting auth.type: token authentication is not implemented yet");
+    }
+    let store = open_store(&config.storage, config.migrate)?;
+    let mut health = http::health::Health::new();
+    if !matches!(config.storage, StorageConfig::Memory) {
+        let db = store.clone();
+        health.register(
+            "DB operational",
+            Arc::new(move || {
+                let db = db.clone();
+                async move { db.check_health().await.map_err(|e| e.to_string()) }.boxed()
+            }),
+        );
+    }
+    let crypto: Arc<dyn CryptoService> = match &config.trust {
+        TrustService::Local => Arc::new(MemoryCryptoService::new()),
+        TrustService::Remote(remote) => {
+            let read = |path: &std::path::Path, setting: &str| {
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read {setting} file {}", path.display()))
+            };
+            let ca_pem = match &remote.tls_ca_file {
+                Some(path) => Some(read(path, "trust_service.tls_ca_file")?),
+                None => {
+                    tracing::warn!("trust_service.tls_ca_file is not set: the signer's certificate cannot be verified");
+                    None
+                }
+            };
+            let identity = match &remote.client_identity {
+                Some((cert, key)) => Some((
+                    read(cert, "trust_service.tls_client_cert")?,
+                    read(key, "trust_service.tls_client_key")?,
+                )),
+                None => None,
+            };
+            let signer = Arc::new(
+                RemoteCryptoService::connect(&remote.hostname, remote.port, ca_pem, identity)
+                    .map_err(|e| anyhow::anyhow!("cannot set up the signer client: {e}"))?,
+            );
+            let probe = signer.clone();
+            health.register(
+                "Trust operational",
+                Arc::new(move || {
+                    let probe = probe.clone();
+                    async move { probe.health().await }.boxed()
+                }),
+            );
+            signer
+        }
+    };
+
+    let mut state = AppState::new(store, crypto, config.trust.key_type());
+    state.caching = config.caching;
+    state.gun_prefixes = config.gun_prefixes.clone();
+    state.max_request_bytes = config.max_request_bytes;
+    state.health = health;
+    let checks = state.health.spawn();
+    let state = web::Data::new(state);
+
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || build_app(state.clone())
+    })
+    .shutdown_signal(shutdown_signal());
+    let addr = config.bind_addr();
+    let server = match &config.tls {
+        None => server
+            .bind(&addr)
+            .with_context(|| format!("cannot listen on {addr}"))?,
+        Some(files) => {
+            let tls = notary_common::tls::server_config(files, &[b"http/1.1"])?;
+            server
+                .bind_rustls_0_23(&addr, tls)
+                .with_context(|| format!("cannot listen on {addr}"))?
+        }
+    };
+    tracing::info!(
+        addr = %addr,
+        tls = config.tls.is_some(),
+        "notary-server listening"
+    );
+    let result = server.run().await;
+    checks.abort();
+    result.context("server failed")
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,31 @@
+//! Diesel view of the tables created by `migrations/server/{mysql,sqlite}`.
+//!
+//! Written to match the migrations rather than generated: the same
+//! declarations serve both backends through `MultiBackend`, so only types
+//! common to both are used (`Text` for VARCHAR/CHAR, `Binary` for LONGBLOB/BLOB,
+//! `Integer` for INT). Keep in step with the SQL files.
+
+diesel::table! {
+    tuf_files (id) {
+        id -> Integer,
+        created_at -> Nullable<Timestamp>,
+        updated_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        gun -> Text,
+        role -> Text,
+        version -> Integer,
+        data -> Binary,
+        sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    changefeed (id) {
+        id -> Integer,
+        created_at -> Nullable<Timestamp>,
+        gun -> Text,
+        version -> Integer,
+        sha256 -> Nullable<Text>,
+        category -> Text,
+    }
+}

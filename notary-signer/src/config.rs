@@ -1,0 +1,256 @@
+//! The signer configuration: Go's signer JSON, accepted unchanged (spec signer-and-tuf §3.5).
+//!
+//! ```json
+//! {
+//!   "server": {"grpc_addr": ":7899", "tls_cert_file": "notary-signer.crt",
+//!              "tls_key_file": "notary-signer.key", "client_ca_file": "root-ca.crt"},
+//!   "storage": {"backend": "mysql", "db_url": "user:pw@tcp(mysql:3306)/notarysigner?parseTime=True",
+//!               "default_alias": "passwordalias1"},
+//!   "logging": {"level": "info"}
+//! }
+//! ```
+//!
+//! Every key in [`KNOWN_KEYS`] can be overridden by `NOTARY_SIGNER_<KEY, '.' -> '_', upper
+//! case>`, e.g. `NOTARY_SIGNER_STORAGE_DB_URL`. Relative paths (TLS files, SQLite database)
+//! resolve against the config file's directory. The passphrase of alias `A` comes from
+//! `NOTARY_SIGNER_<A upper-cased>`.
+
+use std::path::Path;
+
+use notary_common::config::ConfigFile;
+use notary_common::dsn::{sqlite_path, MysqlDsn};
+use notary_common::logging::parse_level;
+use notary_common::tls::ServerTlsFiles;
+use tracing::level_filters::LevelFilter;
+
+use crate::error::SetupError;
+use crate::keystore::Backend;
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "NOTARY_SIGNER";
+
+/// The settings the signer reads, as dotted paths; each can be overridden from the
+/// environment. `default_alias` (top level) is Go's backwards-compatible fallback for
+/// `storage.default_alias`.
+pub const KNOWN_KEYS: &[&str] = &[
+    "server.grpc_addr",
+    "server.tls_cert_file",
+    "server.tls_key_file",
+    "server.client_ca_file",
+    "storage.backend",
+    "storage.db_url",
+    "storage.default_alias",
+    "default_alias",
+    "logging.level",
+];
+
+/// Where keys are kept.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// In process memory; keys are lost on exit.
+    Memory,
+    /// MySQL or SQLite.
+    Sql(Backend),
+}
+
+/// The validated signer configuration.
+#[derive(Debug, Clone)]
+pub struct SignerConfig {
+    /// Listen address as written (`":7899"` means all interfaces).
+    pub grpc_addr: String,
+    /// Server certificate, key and optional client CA.
+    pub tls: ServerTlsFiles,
+    /// Key storage.
+    pub storage: StorageConfig,
+    /// Alias whose passphrase encrypts new keys (required for SQL storage).
+    pub default_alias: Option<String>,
+    /// Log level (`logging.level`, default `error` as in Go).
+    pub log_level: LevelFilter,
+}
+
+impl SignerConfig {
+    /// Loads the file and applies `NOTARY_SIGNER_*` overrides from the environment.
+    pub fn load(path: &Path) -> Result<Self, SetupError> {
+        let file = ConfigFile::load(path, ENV_PREFIX, KNOWN_KEYS)?;
+        Self::from_config(&file)
+    }
+
+    /// Validates a loaded configuration. Errors name the setting.
+    pub fn from_config(file: &ConfigFile) -> Result<Self, SetupError> {
+        let grpc_addr = file.require_str("server.grpc_addr")?;
+        let path_setting = |key: &str| -> Result<Option<(std::path::PathBuf, String)>, SetupError> {
+            Ok(file.get_path(key)?.map(|p| (p, key.to_string())))
+        };
+        let cert = path_setting("server.tls_cert_file")?.ok_or_else(|| SetupError::Invalid {
+            setting: "server.tls_cert_file".into(),
+            reason: "is required: the signer only serves over TLS".into(),
+        })?;
+        let key = path_setting("server.tls_key_file")?.ok_or_else(|| SetupError::Invalid {
+            setting: "server.tls_key_file".into(),
+            reason: "is required: the signer only serves over TLS".into(),
+        })?;
+        let tls = ServerTlsFiles {
+            cert,
+            key,
+            client_ca: path_setting("server.client_ca_file")?,
+        };
+
+        let backend = file.require_str("storage.backend")?;
+        let storage = match backend.as_str() {
+            "memory" => StorageConfig::Memory,
+            "mysql" => {
+                let url = file.require_str("storage.db_url")?;
+                StorageConfig::Sql(Backend::Mysql(MysqlDsn::parse("storage.db_url", &url)?))
+            }
+            "sqlite3" | "sqlite" => {
+                let url = file.require_str("storage.db_url")?;
+                StorageConfig::Sql(Backend::Sqlite(sqlite_path(file.dir(), &url)))
+            }
+            other => {
+                return Err(SetupError::Invalid {
+                    setting: "storage.backend".into(),
+                    reason: format!(
+                        "{other:?} is not supported (use \"mysql\", \"sqlite3\" or \"memory\")"
+                    ),
+                })
+            }
+        };
+
+        let default_alias = match file.get_str("storage.default_alias")? {
+            Some(a) => Some(a),
+            None => file.get_str("default_alias")?,
+        };
+
+        let log_level = match file.get_str("logging.level")? {
+            Some(name) => parse_level(&name).map_err(|e| SetupError::Invalid {
+                setting: "logging.level".into(),
+                reason: e.to_string(),
+            })?,
+            None => LevelFilter::ERROR,
+        };
+
+        Ok(Self {
+            grpc_addr,
+            tls,
+            storage,
+            default_alias,
+            log_level,
+        })
+    }
+
+    /// The socket address to bind: Go's `":port"` form means all interfaces.
+    pub fn bind_addr(&self) -> String {
+        if self.grpc_addr.starts_with(':') {
+            format!("0.0.0.0{}", self.grpc_addr)
+        } else {
+            self.grpc_addr.clone()
+        }
+    }
+
+    /// The default alias, required for SQL storage (Go's message when it is missing).
+    pub fn require_default_alias(&self) -> Result<&str, SetupError> {
+        self.default_alias
+            .as_deref()
+            .ok_or(SetupError::MissingDefaultAlias)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    fn cfg(v: serde_json::Value) -> Result<SignerConfig, SetupError> {
+        SignerConfig::from_config(&ConfigFile::from_value(v, PathBuf::from("/etc/notary")))
+    }
+
+    fn base() -> serde_json::Value {
+        json!({
+            "server": {"grpc_addr": ":7899", "tls_cert_file": "s.crt", "tls_key_file": "/k/s.key",
+                       "client_ca_file": "ca.crt"},
+            "storage": {"backend": "mysql", "db_url": "u:p@tcp(db:3306)/signer?parseTime=True",
+                        "default_alias": "alias1"},
+            "logging": {"level": "info"}
+        })
+    }
+
+    #[test]
+    fn go_config_is_accepted() {
+        let c = cfg(base()).unwrap();
+        assert_eq!(c.bind_addr(), "0.0.0.0:7899");
+        assert_eq!(c.tls.cert.0, PathBuf::from("/etc/notary/s.crt"));
+        assert_eq!(c.tls.key.0, PathBuf::from("/k/s.key"));
+        assert_eq!(
+            c.tls.client_ca.as_ref().unwrap().0,
+            PathBuf::from("/etc/notary/ca.crt")
+        );
+        assert_eq!(c.default_alias.as_deref(), Some("alias1"));
+        assert_eq!(c.log_level, LevelFilter::INFO);
+        match c.storage {
+            StorageConfig::Sql(Backend::Mysql(dsn)) => {
+                assert_eq!(dsn.to_diesel_url(), "mysql://u:p@db:3306/signer")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sqlite_memory_and_fallback_alias() {
+        let mut v = base();
+        v["storage"] = json!({"backend": "sqlite3", "db_url": "keys.db"});
+        v["DEFAULT_ALIAS"] = json!("legacy");
+        let c = cfg(v).unwrap();
+        assert_eq!(c.default_alias.as_deref(), Some("legacy"));
+        match c.storage {
+            StorageConfig::Sql(Backend::Sqlite(p)) => {
+                assert_eq!(p, PathBuf::from("/etc/notary/keys.db"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut v = base();
+        v["storage"] = json!({"backend": "memory"});
+        let c = cfg(v).unwrap();
+        assert!(matches!(c.storage, StorageConfig::Memory));
+        assert!(matches!(
+            c.require_default_alias(),
+            Err(SetupError::MissingDefaultAlias)
+        ));
+        assert_eq!(
+            SetupError::MissingDefaultAlias.to_string(),
+            "must provide a default alias for the key DB"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: Vec<(&str, serde_json::Value)> = vec![
+            ("server.grpc_addr", json!(null)),
+            ("storage.backend", json!("postgres")),
+            ("storage.db_url", json!("nonsense")),
+            ("logging.level", json!("2")),
+            ("server.tls_cert_file", json!("")),
+        ];
+        for (setting, value) in cases {
+            let mut v = base();
+            let (section, key) = setting.split_once('.').unwrap();
+            v[section][key] = value;
+            let err = cfg(v).unwrap_err().to_string();
+            assert!(err.contains(setting), "{setting}: {err}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("signer.json");
+        std::fs::write(&path, base().to_string()).unwrap();
+        let file = ConfigFile::load_with_env(&path, ENV_PREFIX, KNOWN_KEYS, |name| {
+            (name == "NOTARY_SIGNER_STORAGE_DEFAULT_ALIAS").then(|| "from_env".to_string())
+        })
+        .unwrap();
+        let c = SignerConfig::from_config(&file).unwrap();
+        assert_eq!(c.default_alias.as_deref(), Some("from_env"));
+        assert_eq!(c.tls.cert.0, tmp.path().join("s.crt"));
+    }
+}

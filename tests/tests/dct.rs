@@ -1,0 +1,133 @@
+//! Docker Content Trust end to end: the stock Docker CLI (28.x, `DOCKER_CONTENT_TRUST=1`)
+//! pushes, signs, pulls, delegates and revokes through a private dockerd and registry against
+//! a notary-server + notary-signer pair on MariaDB (`shared/peer/dct/dct-suite.sh`).
+//!
+//! The acceptance test runs our pair; the control runs the Go reference pair through the same
+//! harness, so a failure that shows up in both is the harness's, not our server's. The suite
+//! covers the loopback registry (`localhost:<port>`, where the CLI does not verify the notary
+//! certificate) and a non-loopback registry name whose checks run with and without the CA.
+//!
+//! Needs root, docker.io, docker-registry, the 28.x Docker client, MariaDB, the Go `notary`
+//! package and our release binaries; see `notary_e2e::dct`.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use notary_e2e::dct::{self, DockerEnv, SECURE_REGISTRY_HOST};
+use notary_e2e::{go_bin, our_bin, PeerStack, StackSpec};
+
+/// One engine at a time: each test starts its own, and two dockerds plus two notary pairs
+/// would only compete for the machine's two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one still gets a fresh engine.
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the pair and an engine, runs the whole suite once and checks that every check
+/// ran and passed.
+fn suite_passes(spec: StackSpec, registry_port: u16) {
+    let stack = PeerStack::start(&spec);
+    let docker = DockerEnv::start(registry_port);
+    // The server certificate (gen-certs.sh) names localhost; the README's proven setup uses it.
+    let url = format!("https://localhost:{}", spec.server_port);
+    let run = docker.run_dct_suite(&url, &stack.ca, &[]);
+    eprintln!("{}", run.output);
+
+    let context = || {
+        format!(
+            "failures:\n{}\n\nfull output:\n{}\n{}\n{}",
+            run.failures(),
+            run.output,
+            stack.logs(),
+            docker.logs()
+        )
+    };
+    assert_eq!(
+        run.failed,
+        0,
+        "DCT suite against {url} failed\n{}",
+        context()
+    );
+    assert!(run.passed > 0, "DCT suite ran no checks\n{}", context());
+    let ok_lines = run
+        .output
+        .lines()
+        .filter(|l| l.starts_with("ok - "))
+        .count();
+    assert_eq!(
+        ok_lines,
+        run.passed as usize,
+        "summary does not match the ok lines\n{}",
+        context()
+    );
+    assert!(
+        !run.output.lines().any(|l| l.starts_with("# skip")),
+        "the suite skipped checks\n{}",
+        context()
+    );
+    // The TLS checks are the only ones where the CLI verifies the notary certificate.
+    for check in [
+        "notary TLS verified with the CA",
+        "without the CA in $DOCKER_CONFIG/tls/",
+    ] {
+        assert!(
+            run.output
+                .lines()
+                .any(|l| l.starts_with("ok - ") && l.contains(check)),
+            "TLS check {check:?} (registry {SECURE_REGISTRY_HOST}) did not pass\n{}",
+            context()
+        );
+    }
+    let gun_prefix = format!("{}/suite/app-", docker.registry());
+    assert!(
+        run.output.contains(&gun_prefix),
+        "the suite did not use the loopback registry {}\n{}",
+        docker.registry(),
+        context()
+    );
+}
+
+#[test]
+fn dct_suite_passes_against_our_server_and_signer_on_mariadb() {
+    let server = our_bin("notary-server");
+    let signer = our_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    suite_passes(
+        StackSpec {
+            server_bin: server,
+            signer_bin: signer,
+            server_port: 24451,
+            signer_port: 27951,
+            db_prefix: "e2e_dct_rs".into(),
+            reset_db: true,
+            env: Vec::new(),
+        },
+        25451,
+    );
+}
+
+#[test]
+fn dct_suite_passes_against_the_go_reference_pair_control() {
+    let server = go_bin("notary-server");
+    let signer = go_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    suite_passes(
+        StackSpec {
+            server_bin: server,
+            signer_bin: signer,
+            server_port: 24452,
+            signer_port: 27952,
+            db_prefix: "e2e_dct_go".into(),
+            reset_db: true,
+            env: Vec::new(),
+        },
+        25452,
+    );
+}

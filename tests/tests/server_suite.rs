@@ -1,0 +1,68 @@
+//! Issue 4: our notary-server passes the stock `notary` CLI suite with our signer and with
+//! the Go signer, on MariaDB and on SQLite; the quirks group (Go behaviour we fix) passes too.
+
+use notary_e2e::{go_bin, our_bin, require, run_client_suite, PeerStack, SqliteStack, StackSpec};
+
+fn stack(signer_ours: bool, server_port: u16, signer_port: u16, db: &str) -> PeerStack {
+    PeerStack::start(&StackSpec {
+        server_bin: our_bin("notary-server"),
+        signer_bin: if signer_ours {
+            our_bin("notary-signer")
+        } else {
+            go_bin("notary-signer")
+        },
+        server_port,
+        signer_port,
+        db_prefix: db.to_string(),
+        reset_db: true,
+        env: vec![],
+    })
+}
+
+#[test]
+fn our_server_and_signer_on_mariadb_pass_the_suite_including_quirks() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let s = stack(true, 24441, 27941, "e2e_rs_rs");
+    let run = run_client_suite(&s.url, &s.ca, &[("RUN_QUIRKS", "1")]);
+    assert_eq!(
+        (run.passed, run.failed),
+        (178, 0),
+        "{}\n{}",
+        run.failures(),
+        s.logs()
+    );
+}
+
+#[test]
+fn our_server_on_the_go_signer_passes_the_suite() {
+    if require(&[&our_bin("notary-server")]) {
+        return;
+    }
+    let s = stack(false, 24442, 27942, "e2e_rs_gosig");
+    let run = run_client_suite(&s.url, &s.ca, &[]);
+    assert_eq!(
+        (run.passed, run.failed),
+        (174, 0),
+        "{}\n{}",
+        run.failures(),
+        s.logs()
+    );
+}
+
+#[test]
+fn our_server_and_signer_on_sqlite_pass_the_suite_without_mariadb() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let s = SqliteStack::start(24443, 27943);
+    let run = run_client_suite(&s.url, &s.ca, &[("RUN_QUIRKS", "1")]);
+    assert_eq!(
+        (run.passed, run.failed),
+        (178, 0),
+        "{}\n{}",
+        run.failures(),
+        s.logs()
+    );
+}
