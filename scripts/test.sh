@@ -46,4 +46,4 @@ step "release build (driven by the end-to-end tests)"
 cargo build --release --locked -p notary-signer -p notary-server
 
 step "cargo test"
-cargo test --workspace --locked -- --test-threads=2
+cargo test --workspace --locked --no-fail-fast -- --test-threads=2
