@@ -87,7 +87,7 @@ done
 cat <<TXT
 notary-server and notary-signer are running (data and logs in $DATA). Ctrl-C stops both.
 export DOCKER_CONTENT_TRUST=1 DOCKER_CONTENT_TRUST_SERVER=https://${HOST}:${PORT}
-mkdir -p /etc/docker/certs.d/${HOST}:${PORT} && cp $DATA/certs/root-ca.crt /etc/docker/certs.d/${HOST}:${PORT}/ca.crt
+mkdir -p ~/.docker/tls/${HOST}:${PORT} && cp $DATA/certs/root-ca.crt ~/.docker/tls/${HOST}:${PORT}/ca.crt
 notary -s https://${HOST}:${PORT} --tlscacert $DATA/certs/root-ca.crt list <gun>
 TXT
 wait -n "${pids[@]}" || true
