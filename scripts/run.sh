@@ -64,6 +64,7 @@ stop() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     echo "run: stopped"
+    exit 0
 }
 trap stop INT TERM EXIT
 
@@ -92,3 +93,4 @@ notary -s https://${HOST}:${PORT} --tlscacert $DATA/certs/root-ca.crt list <gun>
 TXT
 wait -n "${pids[@]}" || true
 echo "run: a service exited; see $DATA/server.log and $DATA/signer.log" >&2
+exit 1
