@@ -1,12 +1,27 @@
-//! Shared pieces of the benchmark drivers: latency recording and reporting.
+//! Benchmark drivers for notary-server and notary-signer, ours or Go's.
+//!
+//! - [`client`]: [`client::TrustClient`], a Notary client over HTTPS (create GUNs with real
+//!   keys and x509 roots, publish, delegate, pull and verify), also used by fault tests;
+//! - [`Latencies`]: latency recording and reporting.
+//!
+//! Binaries: `signer-bench` (gRPC signer) and `notary-bench` (HTTP server side by side
+//! with the Go reference; `scripts/bench.sh` runs everything).
+
+pub mod client;
+pub mod harness;
+pub mod report;
+pub mod scale;
+pub mod wrk;
 
 use std::time::Duration;
 
 /// Latencies of one benchmark phase.
-#[derive(Default)]
+#[derive(Default, Debug, Clone)]
 pub struct Latencies {
     samples: Vec<Duration>,
     errors: u64,
+    rejected: u64,
+    first_error: Option<String>,
 }
 
 impl Latencies {
@@ -20,10 +35,48 @@ impl Latencies {
         self.errors += 1;
     }
 
+    /// Records one failed operation and keeps the first error message for the report.
+    pub fn err_msg(&mut self, msg: impl Into<String>) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(msg.into());
+        }
+    }
+
+    /// Records an operation the server refused as expected (e.g. a publish that lost the
+    /// version race on a shared GUN): neither a success nor an error.
+    pub fn rejected(&mut self) {
+        self.rejected += 1;
+    }
+
     /// Merges another recorder into this one.
     pub fn merge(&mut self, other: Latencies) {
         self.samples.extend(other.samples);
         self.errors += other.errors;
+        self.rejected += other.rejected;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    /// Successful operations recorded.
+    pub fn count(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Failed operations recorded.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// Operations refused as expected.
+    pub fn rejections(&self) -> u64 {
+        self.rejected
+    }
+
+    /// The first error message recorded with [`Latencies::err_msg`].
+    pub fn first_error(&self) -> Option<&str> {
+        self.first_error.as_deref()
     }
 
     /// The q-quantile (0..=1) of the recorded latencies.

@@ -8,7 +8,10 @@
 //! Settings read (Go's names; ours marked *):
 //! - `server.http_addr` (required), `server.tls_cert_file` + `server.tls_key_file`
 //!   (both or neither; TLS on when set), `server.client_ca_file` (require client
-//!   certificates), `server.max_request_bytes`* (upload limit, default 100 MiB);
+//!   certificates), `server.max_request_bytes`* (upload limit, default 100 MiB),
+//!   `server.request_timeout_secs`* (time limit per request, body included, default 60,
+//!   1..=86400; request headers must arrive within 10 s or this limit, whichever is
+//!   shorter; see [`crate::http`] for what a client that is too slow gets);
 //! - `trust_service.type` `local` | `remote`; for remote: `hostname`, `port`
 //!   (string or number), `key_algorithm` `ecdsa` | `rsa` | `ed25519`,
 //!   `tls_ca_file`, `tls_client_cert` + `tls_client_key` (both or neither);
@@ -19,7 +22,10 @@
 //! - `repositories.gun_prefixes` (each must end in `/`, be path-clean, not start
 //!   with `/` or `..`, have no surrounding whitespace);
 //! - `logging.level` (logrus names, default `error`);
-//! - `auth.type` and `auth.options` (kept for the token-auth hook).
+//! - `auth.type`: `token` enables token authentication (spec §9) with
+//!   `auth.options.realm`, `.service`, `.issuer`, `.rootcertbundle` (all required strings;
+//!   the bundle path is relative to the config file) and `.autoredirect` (bool); any other
+//!   type means no authentication, as in Go.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +33,9 @@ use notary_common::dsn::{sqlite_path, MysqlDsn};
 use notary_common::tls::ServerTlsFiles;
 use notary_common::ConfigFile;
 use notary_tuf::keys::KeyType;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::http::auth::TokenAuthOptions;
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "NOTARY_SERVER";
@@ -39,6 +47,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.tls_key_file",
     "server.client_ca_file",
     "server.max_request_bytes",
+    "server.request_timeout_secs",
     "trust_service.type",
     "trust_service.hostname",
     "trust_service.port",
@@ -53,6 +62,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "repositories.gun_prefixes",
     "logging.level",
     "auth.type",
+    "auth.options.realm",
+    "auth.options.service",
+    "auth.options.issuer",
+    "auth.options.rootcertbundle",
+    "auth.options.autoredirect",
 ];
 
 /// Default `caching.max_age.current_metadata` (seconds).
@@ -63,6 +77,10 @@ pub const DEFAULT_CONSISTENT_MAX_AGE: u32 = 2_592_000;
 pub const MAX_MAX_AGE: u32 = 31_536_000;
 /// Default `server.max_request_bytes` (100 MiB, the notary client's own cap).
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+/// Default `server.request_timeout_secs`.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Largest `server.request_timeout_secs` (one day).
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 86_400;
 
 /// A configuration problem; the message is the one line printed at startup.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +106,8 @@ pub struct Config {
     pub tls: Option<ServerTlsFiles>,
     /// Largest accepted request body.
     pub max_request_bytes: u64,
+    /// Time limit for one request, in seconds.
+    pub request_timeout_secs: u64,
     /// Signing service.
     pub trust: TrustService,
     /// Metadata storage.
@@ -98,8 +118,8 @@ pub struct Config {
     pub gun_prefixes: Vec<String>,
     /// logrus level name.
     pub log_level: String,
-    /// `auth` section as given (`auth.type`, `auth.options`).
-    pub auth: Option<AuthConfig>,
+    /// Token authentication; `None` when `auth.type` is not `token`.
+    pub auth: Option<TokenAuthOptions>,
     /// Apply pending MySQL migrations at start (the `-migrate` flag, not a file
     /// setting; SQLite always migrates).
     pub migrate: bool,
@@ -176,15 +196,6 @@ impl Default for CachingConfig {
     }
 }
 
-/// `auth`, stored for the token-auth hook (not interpreted yet).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthConfig {
-    /// `auth.type`; only `token` enables authentication.
-    pub kind: String,
-    /// `auth.options` as given (keys lower-cased, as Viper does).
-    pub options: Map<String, Value>,
-}
-
 impl Config {
     /// Reads and validates the config file, with `NOTARY_SERVER_*` overrides from
     /// the process environment.
@@ -227,21 +238,22 @@ impl Config {
                 ))
             }
         };
-        let auth = match file.get_str("auth.type")? {
-            None => None,
-            Some(kind) => {
-                let options = match file.get("auth.options") {
-                    None => Map::new(),
-                    Some(Value::Object(m)) => m.clone(),
-                    Some(_) => return Err(bad("auth.options", "must be an object")),
-                };
-                Some(AuthConfig { kind, options })
+        let request_timeout_secs = match file.get_i64("server.request_timeout_secs")? {
+            None => DEFAULT_REQUEST_TIMEOUT_SECS,
+            Some(n) if (1..=MAX_REQUEST_TIMEOUT_SECS as i64).contains(&n) => n as u64,
+            Some(n) => {
+                return Err(bad(
+                    "server.request_timeout_secs",
+                    format!("must be between 1 and {MAX_REQUEST_TIMEOUT_SECS}, got {n}"),
+                ))
             }
         };
+        let auth = token_auth(file)?;
         Ok(Config {
             http_addr,
             tls,
             max_request_bytes,
+            request_timeout_secs,
             trust,
             storage,
             caching,
@@ -260,6 +272,49 @@ impl Config {
             self.http_addr.clone()
         }
     }
+}
+
+/// `auth`: only `type` = `token` enables authentication; its options are checked like
+/// Go's `checkOptions` (the bundle itself is read at startup).
+fn token_auth(file: &ConfigFile) -> Result<Option<TokenAuthOptions>, ConfigError> {
+    if file.get_str("auth.type")?.as_deref() != Some("token") {
+        return Ok(None);
+    }
+    if let Some(v) = file.get("auth.options") {
+        if !v.is_object() {
+            return Err(bad("auth.options", "must be an object"));
+        }
+    }
+    let option = |name: &str| {
+        let key = format!("auth.options.{name}");
+        match file.get(&key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(bad(
+                &key,
+                format!("token auth requires a valid option string: {name:?}"),
+            )),
+        }
+    };
+    let realm = option("realm")?;
+    let issuer = option("issuer")?;
+    let service = option("service")?;
+    let bundle = option("rootcertbundle")?;
+    let autoredirect = file
+        .get_bool("auth.options.autoredirect")
+        .map_err(|_| {
+            bad(
+                "auth.options.autoredirect",
+                "token auth requires a valid option bool: autoredirect",
+            )
+        })?
+        .unwrap_or(false);
+    Ok(Some(TokenAuthOptions {
+        realm,
+        service,
+        issuer,
+        root_cert_bundle: file.resolve(&bundle),
+        autoredirect,
+    }))
 }
 
 /// `repositories.gun_prefixes`, validated like Go's `getRequiredGunPrefixes`.
@@ -488,6 +543,63 @@ mod tests {
         assert_eq!(c.log_level, "error");
         assert!(c.gun_prefixes.is_empty());
         assert!(c.auth.is_none());
+        assert_eq!(c.request_timeout_secs, DEFAULT_REQUEST_TIMEOUT_SECS);
+    }
+
+    fn token(options: Value) -> Value {
+        with(
+            minimal(),
+            "auth",
+            json!({"type": "token", "options": options}),
+        )
+    }
+
+    fn token_options() -> Value {
+        json!({"realm": "https://a/token", "service": "notary", "issuer": "iss",
+               "rootcertbundle": "/abs/roots.pem"})
+    }
+
+    #[test]
+    fn token_auth_options_are_checked_like_go() {
+        let c = load(token(token_options())).unwrap();
+        let auth = c.auth.unwrap();
+        assert_eq!(auth.root_cert_bundle, PathBuf::from("/abs/roots.pem"));
+        assert!(!auth.autoredirect);
+        for name in ["realm", "service", "issuer", "rootcertbundle"] {
+            let mut o = token_options();
+            o.as_object_mut().unwrap().remove(name);
+            let e = err(token(o));
+            assert_eq!(
+                e,
+                format!("config setting auth.options.{name}: token auth requires a valid option string: \"{name}\"")
+            );
+            let mut o = token_options();
+            o[name] = json!(5);
+            assert!(err(token(o)).contains(name));
+        }
+        let mut o = token_options();
+        o["autoredirect"] = json!(true);
+        assert!(load(token(o)).unwrap().auth.unwrap().autoredirect);
+        let mut o = token_options();
+        o["autoredirect"] = json!("maybe");
+        assert!(err(token(o)).contains("autoredirect"));
+        // Any other type is "no auth", options or not.
+        let v = with(
+            minimal(),
+            "auth",
+            json!({"type": "htpasswd", "options": {}}),
+        );
+        assert!(load(v).unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn request_timeout_is_bounded() {
+        let c = load(with(minimal(), "server.request_timeout_secs", json!(5))).unwrap();
+        assert_eq!(c.request_timeout_secs, 5);
+        for bad in [json!(0), json!(-1), json!(86_401), json!("soon")] {
+            assert!(err(with(minimal(), "server.request_timeout_secs", bad))
+                .contains("server.request_timeout_secs"));
+        }
     }
 
     #[test]
@@ -501,7 +613,8 @@ mod tests {
             "storage": {"backend": "mysql", "db_url": "server@tcp(mysql:3306)/notaryserver?parseTime=True"},
             "caching": {"max_age": {"current_metadata": 0, "consistent_metadata": "31536000"}},
             "repositories": {"gun_prefixes": ["docker.io/", "localhost:5000/"]},
-            "auth": {"type": "token", "options": {"realm": "https://auth/token", "service": "notary"}}
+            "auth": {"type": "token", "options": {"realm": "https://auth/token", "service": "notary",
+                "issuer": "auth-issuer", "rootcertbundle": "certs/token-roots.pem"}}
         }))
         .unwrap();
         let tls = c.tls.unwrap();
@@ -528,8 +641,16 @@ mod tests {
         assert_eq!(c.caching.consistent_max_age, 31_536_000);
         assert_eq!(c.gun_prefixes, ["docker.io/", "localhost:5000/"]);
         let auth = c.auth.unwrap();
-        assert_eq!(auth.kind, "token");
-        assert_eq!(auth.options["service"], "notary");
+        assert_eq!(
+            auth,
+            TokenAuthOptions {
+                realm: "https://auth/token".into(),
+                service: "notary".into(),
+                issuer: "auth-issuer".into(),
+                root_cert_bundle: PathBuf::from("/etc/notary/certs/token-roots.pem"),
+                autoredirect: false,
+            }
+        );
     }
 
     #[test]

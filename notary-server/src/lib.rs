@@ -10,11 +10,23 @@
 //! the actix application from an [`http::AppState`], which is what the
 //! integration tests drive with `actix_web::test::init_service`.
 //!
+//! # Operations
+//! - HTTPS with TLS 1.2 and 1.3 only (`notary_common::tls`).
+//! - Token authentication when `auth.type` is `token` ([`http::auth`]).
+//! - Time limits: request headers within 10 s (or `server.request_timeout_secs` if
+//!   shorter), else actix answers `408` and closes; the whole request within
+//!   `server.request_timeout_secs`, else `408 REQUEST_TIMEOUT` and the connection closes.
+//! - SIGTERM or SIGINT: stop accepting connections, let requests in flight finish (for up
+//!   to `server.request_timeout_secs`), then exit with status 0.
+//! - JSON access log and request IDs ([`http`]), Prometheus metrics at `/metrics`
+//!   ([`http::metrics`]), health at `/_notary_server/health` ([`http::health`]).
+//!
 //! # Testing
 //! `cargo test -p notary-server`. The HTTP tests (`tests/http_*.rs`) run on the
 //! memory store and the in-memory signer; the SQL storage tests read
 //! `NOTARY_TEST_MYSQL_URL` and skip without it.
 
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -22,6 +34,7 @@ pub mod signer_client;
 pub mod storage;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -31,6 +44,7 @@ use futures_util::FutureExt as _;
 use notary_tuf::crypto::{CryptoService, MemoryCryptoService};
 
 use config::{Config, StorageConfig, TrustService};
+use http::metrics::{InstrumentedCrypto, Metrics, PoolUse};
 use http::AppState;
 use signer_client::RemoteCryptoService;
 use storage::{MemoryStore, MetaStore, SqlStore};
@@ -55,8 +69,16 @@ pub fn build_app(
 /// Opens the configured store; `migrate` applies pending SQL migrations first
 /// (always done for SQLite, whose file belongs to this server).
 pub fn open_store(storage: &StorageConfig, migrate: bool) -> anyhow::Result<Arc<dyn MetaStore>> {
+    Ok(open_store_and_pool(storage, migrate)?.0)
+}
+
+/// [`open_store`], also returning the SQL store (for the pool gauge) when there is one.
+fn open_store_and_pool(
+    storage: &StorageConfig,
+    migrate: bool,
+) -> anyhow::Result<(Arc<dyn MetaStore>, Option<SqlStore>)> {
     Ok(match storage {
-        StorageConfig::Memory => Arc::new(MemoryStore::new()),
+        StorageConfig::Memory => (Arc::new(MemoryStore::new()), None),
         StorageConfig::Mysql { url, redacted } => {
             let store = SqlStore::open_mysql(url)
                 .with_context(|| format!("cannot open MySQL database {redacted}"))?;
@@ -65,7 +87,7 @@ pub fn open_store(storage: &StorageConfig, migrate: bool) -> anyhow::Result<Arc<
                     .run_migrations()
                     .context("cannot migrate the MySQL database")?;
             }
-            Arc::new(store)
+            (Arc::new(store.clone()), Some(store))
         }
         StorageConfig::Sqlite { path } => {
             let store = SqlStore::open_sqlite(path)
@@ -73,18 +95,35 @@ pub fn open_store(storage: &StorageConfig, migrate: bool) -> anyhow::Result<Arc<
             store
                 .run_migrations()
                 .context("cannot migrate the SQLite database")?;
-            Arc::new(store)
+            (Arc::new(store.clone()), Some(store))
         }
     })
 }
 
+/// Longest wait for request headers (actix answers 408 after it).
+const MAX_HEADER_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    // Refuse rather than serve a repository openly that was meant to be protected.
-    if config.auth.as_ref().is_some_and(|a| a.kind == "token") {
-        anyhow::bail!("config setting auth.type: token authentication is not implemented yet");
+    let authorizer: Option<Arc<dyn http::auth::Authorizer>> = match &config.auth {
+        None => None,
+        Some(options) => {
+            let auth = http::auth::TokenAuth::from_options(options)
+                .map_err(|e| anyhow::anyhow!("token authentication: {e}"))?;
+            tracing::info!(
+                realm = %options.realm,
+                service = %options.service,
+                issuer = %options.issuer,
+                "token authentication enabled"
+            );
+            Some(Arc::new(auth))
+        }
+    };
+    let metrics = Metrics::new();
+    let (store, sql) = open_store_and_pool(&config.storage, config.migrate)?;
+    if let Some(sql) = sql {
+        metrics.set_pool_source(Arc::new(move || pool_use(&sql)));
     }
-    let store = open_store(&config.storage, config.migrate)?;
     let mut health = http::health::Health::new();
     if !matches!(config.storage, StorageConfig::Memory) {
         let db = store.clone();
@@ -122,29 +161,49 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("cannot set up the signer client: {e}"))?,
             );
             let probe = signer.clone();
+            let probe_metrics = metrics.clone();
             health.register(
                 "Trust operational",
                 Arc::new(move || {
                     let probe = probe.clone();
-                    async move { probe.health().await }.boxed()
+                    let metrics = probe_metrics.clone();
+                    async move {
+                        let started = std::time::Instant::now();
+                        let result = probe.health().await;
+                        metrics.observe_signer(
+                            "Check",
+                            result.is_ok(),
+                            started.elapsed().as_secs_f64(),
+                        );
+                        result
+                    }
+                    .boxed()
                 }),
             );
             signer
         }
     };
+    let crypto: Arc<dyn CryptoService> = Arc::new(InstrumentedCrypto::new(crypto, metrics.clone()));
 
     let mut state = AppState::new(store, crypto, config.trust.key_type());
     state.caching = config.caching;
     state.gun_prefixes = config.gun_prefixes.clone();
     state.max_request_bytes = config.max_request_bytes;
+    state.request_timeout = Duration::from_secs(config.request_timeout_secs);
+    state.authorizer = authorizer;
+    state.metrics = metrics;
     state.health = health;
     let checks = state.health.spawn();
     let state = web::Data::new(state);
 
+    let request_timeout = Duration::from_secs(config.request_timeout_secs);
     let server = HttpServer::new({
         let state = state.clone();
         move || build_app(state.clone())
     })
+    .client_request_timeout(request_timeout.min(MAX_HEADER_WAIT))
+    // Requests in flight at shutdown may use their whole time limit.
+    .shutdown_timeout(config.request_timeout_secs)
     .shutdown_signal(shutdown_signal());
     let addr = config.bind_addr();
     let server = match &config.tls {
@@ -165,7 +224,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let result = server.run().await;
     checks.abort();
-    result.context("server failed")
+    result.context("server failed")?;
+    tracing::info!("notary-server stopped");
+    Ok(())
+}
+
+/// The pool's connections in use and idle.
+///
+/// `SqlStore` does not expose its r2d2 pool, but its `Debug` output includes r2d2's
+/// `State { connections: N, idle_connections: M }`; this reads those two numbers until the
+/// store offers an accessor. `None` (no gauge update) if the format ever changes.
+fn pool_use(store: &SqlStore) -> Option<PoolUse> {
+    let text = format!("{store:?}");
+    let number = |field: &str| -> Option<u32> {
+        let start = text.find(&format!("{field}: "))? + field.len() + 2;
+        let digits: String = text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let connections = number(" connections")?;
+    let idle = number("idle_connections")?;
+    Some(PoolUse {
+        in_use: connections.saturating_sub(idle),
+        idle,
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -192,4 +276,21 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_use_reads_the_sql_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("pool.db")).unwrap();
+        // One connection is opened up front and sits idle.
+        let idle = pool_use(&store).expect("pool state is readable");
+        assert_eq!(idle.in_use, 0);
+        assert!(idle.idle >= 1, "{idle:?}");
+        store.run_migrations().unwrap();
+        assert_eq!(pool_use(&store).unwrap().in_use, 0);
+    }
 }

@@ -9,6 +9,8 @@
 //! `NOTARY_E2E=skip` is set (for quick local `cargo test` runs); CI never sets it.
 
 pub mod dct;
+pub mod faults;
+pub mod token_issuer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

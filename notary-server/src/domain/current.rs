@@ -50,6 +50,23 @@ async fn regenerate_once(
     let Some(timestamp) = ctx.store.get_latest(gun, roles::TIMESTAMP).await? else {
         return Ok(None);
     };
+    // Fast path: this exact timestamp was checked before and nothing expires until then.
+    let cache = ctx.store.cache();
+    if let Some((snapshot_sha, until)) = cache.and_then(|c| c.memo_fresh(&timestamp.sha256)) {
+        if ctx.now < until {
+            let snapshot = ctx
+                .store
+                .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
+                .await?;
+            return Ok(snapshot.map(|s| {
+                if role == roles::TIMESTAMP {
+                    timestamp
+                } else {
+                    s
+                }
+            }));
+        }
+    }
     let ts = parse_stored(&timestamp)
         .and_then(|f| f.timestamp().map_err(|e| Corrupt(e.to_string())))
         .map_err(corrupt)?;
@@ -80,6 +97,11 @@ async fn regenerate_once(
             .snapshot_meta()
             .is_none_or(|m| check_hashes(&snapshot.data, roles::SNAPSHOT, &m.hashes).is_err());
     if !snapshot_expired && !timestamp_stale {
+        // The memo is keyed by content hash: only trust a key that matches the content.
+        if let Some(cache) = cache.filter(|_| timestamp.sha256 == sha256_hex(&timestamp.data)) {
+            let until = ts.common.expires.min(snap.common.expires);
+            cache.put_memo_fresh(&timestamp.sha256, &snapshot_sha, until);
+        }
         return Ok(Some(if role == roles::TIMESTAMP {
             timestamp
         } else {

@@ -41,6 +41,15 @@ pub async fn apply_update(
             return Err(UpdateError::Invalid(None));
         }
         let file = SignedFile::parse(&bytes).map_err(|_| UpdateError::Invalid(None))?;
+        // The version columns are 32-bit (Go's schema): refuse what storage cannot hold as
+        // the client's error rather than failing the commit with 500. The timestamp part is
+        // ignored anyway.
+        if role != roles::TIMESTAMP && i32::try_from(file.common.version).is_err() {
+            return Err(UpdateError::invalid(out_of_range(
+                &role,
+                file.common.version,
+            )));
+        }
         uploaded.insert(role, file);
     }
 
@@ -175,6 +184,19 @@ pub async fn apply_update(
     // V6: all or nothing.
     ctx.store.update_many(gun, writes).await?;
     Ok(())
+}
+
+/// The validation error for a version the storage cannot hold, of the role's kind.
+fn out_of_range(role: &str, version: i64) -> ValidationDetail {
+    let msg = format!(
+        "{role} version {version} is out of range (at most {})",
+        i32::MAX
+    );
+    match role {
+        roles::ROOT => ValidationDetail::bad_root(msg),
+        roles::SNAPSHOT => ValidationDetail::bad_snapshot(msg),
+        _ => ValidationDetail::bad_targets(msg),
+    }
 }
 
 fn write_of(role: &str, file: &SignedFile) -> MetaUpdate {

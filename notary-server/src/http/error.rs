@@ -15,6 +15,10 @@
 //!   400/401/404 as "server unavailable", so this keeps their behaviour while
 //!   telling operators what happened.
 //! - `REQUEST_TOO_LARGE` (413): the body exceeds `server.max_request_bytes`.
+//! - `REQUEST_TIMEOUT` (408): the request (reading its body included) took longer than
+//!   `server.request_timeout_secs`; the connection is closed after the answer. Database
+//!   work already handed to the blocking pool still finishes, so an update answered with
+//!   408 may have been stored; clients see it on their next read.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -101,6 +105,13 @@ pub enum ApiError {
         /// The configured limit in bytes, echoed as the detail.
         limit: u64,
     },
+    /// `REQUEST_TIMEOUT` (408, our addition): the request outlived
+    /// `server.request_timeout_secs`.
+    #[error("request timed out")]
+    RequestTimeout {
+        /// The configured limit in seconds, echoed as the detail.
+        limit_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -142,6 +153,7 @@ impl ApiError {
             ApiError::GenericNotFound => "GENERIC_NOT_FOUND",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
+            ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
         }
     }
 
@@ -170,6 +182,7 @@ impl ApiError {
             ApiError::RequestTooLarge { .. } => {
                 "The request body is larger than this server accepts."
             }
+            ApiError::RequestTimeout { .. } => "The request took longer than this server allows.",
         }
     }
 
@@ -193,6 +206,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -207,6 +221,7 @@ impl ApiError {
             ApiError::InvalidParameters(detail) => Some(detail.clone()),
             ApiError::Unauthorized { detail, .. } => Some(detail.clone()),
             ApiError::RequestTooLarge { limit } => Some(json!({ "limit": limit })),
+            ApiError::RequestTimeout { limit_secs } => Some(json!({ "limit_seconds": limit_secs })),
             ApiError::MalformedUpload
             | ApiError::NoFilename
             | ApiError::MalformedJson
@@ -291,9 +306,14 @@ impl ResponseError for ApiError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         ));
         if let ApiError::Unauthorized { challenge, .. } = self {
-            if let Ok(value) = HeaderValue::from_str(challenge) {
+            // Bytes, not `from_str`: a GUN in the scope may be non-ASCII (Go sends it as is).
+            if let Ok(value) = HeaderValue::from_bytes(challenge.as_bytes()) {
                 response.insert_header((header::WWW_AUTHENTICATE, value));
             }
+        }
+        if let ApiError::RequestTimeout { .. } = self {
+            // Part of the body may still be unread: the connection cannot be reused.
+            response.force_close();
         }
         response.body(self.body())
     }

@@ -1,8 +1,11 @@
 //! Route handlers: parse the request, call storage or domain, shape the response.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use serde::Serialize;
 use serde_json::json;
 
@@ -35,6 +38,14 @@ pub(super) async fn handle(
                 .as_deref()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
+            // Cached rows are served without copying them (see crate::cache).
+            if let Some(hit) = state
+                .store
+                .cache()
+                .and_then(|c| c.by_checksum(gun, role, &checksum))
+            {
+                return shared_metadata(hit, false, route.spec.cache, state);
+            }
             let file = state
                 .store
                 .get_checksum(gun, role, &checksum)
@@ -47,6 +58,13 @@ pub(super) async fn handle(
             let Ok(version) = p.version.as_deref().unwrap_or_default().parse::<i64>() else {
                 return Err(ApiError::not_found());
             };
+            if let Some(hit) = state
+                .store
+                .cache()
+                .and_then(|c| c.by_version(gun, role, version))
+            {
+                return shared_metadata(hit, false, route.spec.cache, state);
+            }
             let file = state
                 .store
                 .get_version(gun, role, version)
@@ -55,7 +73,20 @@ pub(super) async fn handle(
             metadata(file, false, route.spec.cache, state)
         }
         Endpoint::GetCurrent => {
-            let file = if matches!(role, "timestamp" | "snapshot") {
+            let server_managed = matches!(role, "timestamp" | "snapshot");
+            // Fast path: everything cached and known not to need regeneration. Otherwise
+            // the domain/storage path below answers (and fills the cache).
+            if let Some(cache) = state.store.cache() {
+                let hit = if server_managed {
+                    cache.current(gun, role, Utc::now())
+                } else {
+                    cache.current_role(gun, role)
+                };
+                if let Some(hit) = hit {
+                    return shared_metadata(hit, role == "timestamp", route.spec.cache, state);
+                }
+            }
+            let file = if server_managed {
                 domain::current_timestamp_or_snapshot(&ctx(state), gun, role).await?
             } else {
                 storage::get_current(state.store.as_ref(), gun, role)
@@ -138,12 +169,58 @@ fn metadata(
     } else {
         file.created_at
     };
+    Ok(metadata_response(
+        Bytes::from(file.data),
+        modified,
+        policy,
+        state,
+    ))
+}
+
+/// Lets a cached file's bytes be a response body without copying them.
+struct SharedData(Arc<StoredFile>);
+
+impl AsRef<[u8]> for SharedData {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.data
+    }
+}
+
+/// [`metadata`] for a file shared with the cache.
+fn shared_metadata(
+    file: Arc<StoredFile>,
+    use_updated_at: bool,
+    policy: CachePolicy,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    if file.data.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    let modified = if use_updated_at {
+        file.updated_at
+    } else {
+        file.created_at
+    };
+    Ok(metadata_response(
+        Bytes::from_owner(SharedData(file)),
+        modified,
+        policy,
+        state,
+    ))
+}
+
+fn metadata_response(
+    body: Bytes,
+    modified: DateTime<Utc>,
+    policy: CachePolicy,
+    state: &AppState,
+) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(JSON)));
     for (name, value) in cache_headers(policy, state, modified) {
         response.insert_header((name, value));
     }
-    Ok(response.body(file.data))
+    response.body(body)
 }
 
 /// Cache-Control, Pragma and Last-Modified for a 200 metadata response.
@@ -175,9 +252,23 @@ pub(crate) fn cache_headers(
     vec![(header::CACHE_CONTROL, cache_control), last_modified]
 }
 
-/// RFC 1123 date with `GMT`, as HTTP requires (Go wrote `UTC` here).
+/// RFC 1123 date with `GMT`, as HTTP requires (Go wrote `UTC` here). Formatted by hand:
+/// chrono's strftime parses its pattern on every call, a visible cost per GET.
 pub(crate) fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().num_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// `GET /_notary_server/health`: `{}` or 503 with the failing checks.
@@ -334,6 +425,142 @@ fn go_quote(s: &str) -> String {
 mod tests {
     use super::*;
 
+    mod cached {
+        //! GETs answered from the SQL store's cache must equal what the uncached path
+        //! serves, and must never be stale on the replica that accepted an update.
+
+        use std::time::Duration;
+
+        use actix_web::dev::Service;
+        use actix_web::test::{self, TestRequest};
+        use notary_tuf::keys::KeyType;
+        use notary_tuf::test_support::TestRepo;
+
+        use crate::cache::CacheOptions;
+        use crate::http::AppState;
+        use crate::storage::{MetaStore, SqlStore};
+
+        const GUN: &str = "example.com/cached/app";
+
+        fn upload(parts: &[(String, Vec<u8>)]) -> TestRequest {
+            let mut body = Vec::new();
+            for (role, bytes) in parts {
+                body.extend_from_slice(
+                    format!(
+                        "--XX\r\nContent-Disposition: form-data; name=\"files\"; \
+                         filename=\"{role}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--XX--\r\n");
+            TestRequest::post()
+                .uri(&format!("/v2/{GUN}/_trust/tuf/"))
+                .insert_header(("Content-Type", "multipart/form-data; boundary=XX"))
+                .set_payload(body)
+        }
+
+        fn at(path: &str) -> TestRequest {
+            TestRequest::get().uri(&format!("/v2/{GUN}/_trust/tuf/{path}"))
+        }
+
+        async fn send<S, R, B>(app: &S, req: R) -> (u16, Vec<(String, String)>, Vec<u8>)
+        where
+            S: Service<R, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+            B: actix_web::body::MessageBody,
+        {
+            let resp = test::call_service(app, req).await;
+            let status = resp.status().as_u16();
+            let mut headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter(|(n, _)| n.as_str() != "x-request-id")
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            headers.sort();
+            (status, headers, test::read_body(resp).await.to_vec())
+        }
+
+        #[actix_web::test]
+        async fn cached_answers_match_and_writes_show_at_once() {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = CacheOptions {
+                poll_interval: Duration::ZERO,
+                max_staleness: Duration::from_secs(3600),
+                ..CacheOptions::default()
+            };
+            let store = SqlStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+            store.run_migrations().unwrap();
+            let store = store.with_cache(opts);
+            store.sync_cache().unwrap();
+            let store = std::sync::Arc::new(store);
+
+            let mut repo = TestRepo::new(GUN);
+            let crypto = std::sync::Arc::new(repo.server_crypto());
+            let state = AppState::new(store.clone(), crypto, KeyType::Ecdsa);
+            let app = test::init_service(crate::build_app(actix_web::web::Data::new(state))).await;
+
+            let files = repo.build();
+            let parts = vec![
+                ("root".to_string(), files.root.clone()),
+                ("targets".to_string(), files.targets["targets"].clone()),
+                ("snapshot".to_string(), files.snapshot.clone()),
+            ];
+            let resp = test::call_service(&app, upload(&parts).to_request()).await;
+            assert_eq!(resp.status(), 200);
+
+            for version in 2..5 {
+                // Every path twice: the second answer comes from the cache and must be
+                // identical, headers included.
+                let mut seen = Vec::new();
+                for path in [
+                    "timestamp.json",
+                    "snapshot.json",
+                    "targets.json",
+                    "root.json",
+                ] {
+                    let first = send(&app, at(path).to_request()).await;
+                    let hits = store.cache().unwrap().stats().hits;
+                    let second = send(&app, at(path).to_request()).await;
+                    assert_eq!(first.0, 200, "{path}");
+                    assert_eq!(first, second, "{path}");
+                    assert!(
+                        store.cache().unwrap().stats().hits > hits,
+                        "{path} not cached"
+                    );
+                    seen.push(first.2);
+                }
+                let ts = notary_tuf::SignedFile::parse(&seen[0]).unwrap();
+                assert_eq!(ts.common.version, version - 1);
+                let sha = crate::storage::sha256_hex(&seen[2]);
+                let by_hash = send(&app, at(&format!("targets.{sha}.json")).to_request()).await;
+                assert_eq!(by_hash.2, seen[2]);
+
+                // Publish the next targets: the very next read must show it.
+                repo.add_target("targets", &format!("t{version}"), b"content");
+                repo.bump_targets("targets");
+                repo.snapshot_common.version += 1;
+                let targets = repo.targets_file("targets");
+                let mut all = std::collections::BTreeMap::new();
+                all.insert("targets".to_string(), targets.clone());
+                let snapshot = repo.snapshot_file(&files.root, &all);
+                let parts = vec![
+                    ("targets".to_string(), targets.clone()),
+                    ("snapshot".to_string(), snapshot),
+                ];
+                let resp = test::call_service(&app, upload(&parts).to_request()).await;
+                assert_eq!(resp.status(), 200);
+                let (_, _, body) = send(&app, at("targets.json").to_request()).await;
+                assert_eq!(body, targets, "stale targets after publish {version}");
+                let (_, _, body) = send(&app, at("timestamp.json").to_request()).await;
+                let ts = notary_tuf::SignedFile::parse(&body).unwrap();
+                assert_eq!(ts.common.version, version, "stale timestamp");
+            }
+        }
+    }
+
     fn detail(e: ApiError) -> serde_json::Value {
         e.detail().unwrap()
     }
@@ -401,5 +628,13 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(http_date(t), "Sun, 22 Nov 2026 20:58:42 GMT");
+        // Agrees with chrono's own formatting across the calendar.
+        for days in (0..4000).step_by(37) {
+            let t = t + chrono::Duration::days(days) + chrono::Duration::seconds(days * 7919);
+            assert_eq!(
+                http_date(t),
+                t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+            );
+        }
     }
 }

@@ -80,3 +80,65 @@ impl Health {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt as _;
+
+    fn check(result: Result<(), &'static str>) -> CheckFn {
+        Arc::new(move || async move { result.map_err(str::to_owned) }.boxed())
+    }
+
+    #[tokio::test]
+    async fn database_and_signer_are_reported_separately() {
+        let mut health = Health::new();
+        health.register("DB operational", check(Err("db down")));
+        health.register("Trust operational", check(Ok(())));
+        // Healthy until the first run, as in Go.
+        assert!(health.failures().is_empty());
+        health.run_once().await;
+        assert_eq!(
+            health.failures(),
+            BTreeMap::from([("DB operational".to_owned(), "db down".to_owned())])
+        );
+
+        let mut health = Health::new();
+        health.register("DB operational", check(Err("db down")));
+        health.register("Trust operational", check(Err("signer down")));
+        health.run_once().await;
+        assert_eq!(
+            health.failures(),
+            BTreeMap::from([
+                ("DB operational".to_owned(), "db down".to_owned()),
+                ("Trust operational".to_owned(), "signer down".to_owned()),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn each_run_replaces_the_previous_result() {
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = healthy.clone();
+        let mut health = Health::new();
+        health.register(
+            "Trust operational",
+            Arc::new(move || {
+                let ok = flag.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err("down".to_owned())
+                    }
+                }
+                .boxed()
+            }),
+        );
+        health.run_once().await;
+        assert_eq!(health.failures().len(), 1);
+        healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+        health.run_once().await;
+        assert!(health.failures().is_empty());
+    }
+}

@@ -1,22 +1,48 @@
-//! Prometheus metrics for the instrumented routes (spec §10).
+//! Prometheus metrics (spec §10, plus our operational families).
 //!
 //! Each [`Metrics`] owns its registry, so tests and several apps in one process do
 //! not collide. Families:
 //! - `notary_server_http_requests_total{operation,code}`: requests answered;
-//! - `notary_server_http_request_duration_seconds{operation}`: handler latency.
+//! - `notary_server_http_request_duration_seconds{operation}`: handler latency;
+//! - `notary_server_signer_call_duration_seconds{rpc,outcome}`: calls to the trust
+//!   service (`CreateKey`, `GetKeyInfo`, `Sign`, `Check` for the health probe), `outcome`
+//!   `ok` or `error`, recorded by [`InstrumentedCrypto`] and [`Metrics::observe_signer`];
+//! - `notary_server_db_pool_connections{state}`: SQL pool connections `in_use` and `idle`,
+//!   read from the source set with [`Metrics::set_pool_source`] at every scrape (absent for
+//!   the memory store).
 //!
 //! `operation` is the route's label from [`crate::http::routes::ROUTES`].
 
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use notary_tuf::crypto::{CryptoError, CryptoService};
+use notary_tuf::keys::{KeyType, PublicKey};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-/// Request counters and latency histograms.
+/// Connections of a database pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolUse {
+    /// Checked out by a request.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+}
+
+/// Reads the pool's current use; `None` when unknown.
+pub type PoolSource = Arc<dyn Fn() -> Option<PoolUse> + Send + Sync>;
+
+/// Request counters, latency histograms and the pool gauge.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    signer: HistogramVec,
+    pool: IntGaugeVec,
+    pool_source: Arc<RwLock<Option<PoolSource>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -31,10 +57,17 @@ impl Default for Metrics {
     }
 }
 
+/// Buckets for signer calls: 1 ms to 10 s (a signing RPC is a few ms; a dead signer
+/// shows up in the top buckets).
+const SIGNER_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 impl Metrics {
     /// Creates the metric families in a fresh registry.
     pub fn new() -> Self {
         let registry = Registry::new();
+        // Fixed, valid definitions registered once in a fresh registry cannot fail.
         let requests = IntCounterVec::new(
             Opts::new(
                 "requests_total",
@@ -55,17 +88,42 @@ impl Metrics {
             &["operation"],
         )
         .expect("valid metric definition");
-        // Registering two distinct families in a fresh registry cannot collide.
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("fresh registry");
-        registry
-            .register(Box::new(duration.clone()))
-            .expect("fresh registry");
+        let signer = HistogramVec::new(
+            HistogramOpts::new(
+                "call_duration_seconds",
+                "Time of calls to the trust service, by RPC and outcome.",
+            )
+            .namespace("notary_server")
+            .subsystem("signer")
+            .buckets(SIGNER_BUCKETS.to_vec()),
+            &["rpc", "outcome"],
+        )
+        .expect("valid metric definition");
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "pool_connections",
+                "SQL pool connections, in use by requests or idle.",
+            )
+            .namespace("notary_server")
+            .subsystem("db"),
+            &["state"],
+        )
+        .expect("valid metric definition");
+        for family in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(signer.clone()),
+            Box::new(pool.clone()),
+        ] {
+            registry.register(family).expect("fresh registry");
+        }
         Metrics {
             registry,
             requests,
             duration,
+            signer,
+            pool,
+            pool_source: Arc::new(RwLock::new(None)),
         }
     }
 
@@ -79,11 +137,168 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Records one call to the trust service.
+    pub fn observe_signer(&self, rpc: &str, ok: bool, seconds: f64) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.signer
+            .with_label_values(&[rpc, outcome])
+            .observe(seconds);
+    }
+
+    /// Where the pool gauge reads from at each scrape.
+    pub fn set_pool_source(&self, source: PoolSource) {
+        *self.pool_source.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
+        let source = self
+            .pool_source
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(pool) = source.and_then(|read| read()) {
+            self.pool
+                .with_label_values(&["in_use"])
+                .set(i64::from(pool.in_use));
+            self.pool
+                .with_label_values(&["idle"])
+                .set(i64::from(pool.idle));
+        }
         let mut out = Vec::new();
         // Encoding gathered families into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// A [`CryptoService`] that times every call of the one it wraps into
+/// `notary_server_signer_call_duration_seconds`, labelled with the gRPC method the remote
+/// signer serves it with.
+pub struct InstrumentedCrypto {
+    inner: Arc<dyn CryptoService>,
+    metrics: Metrics,
+}
+
+impl InstrumentedCrypto {
+    /// Wraps `inner`, recording into `metrics`.
+    pub fn new(inner: Arc<dyn CryptoService>, metrics: Metrics) -> Self {
+        InstrumentedCrypto { inner, metrics }
+    }
+
+    fn record<T>(&self, rpc: &str, started: Instant, result: &Result<T, CryptoError>) {
+        self.metrics
+            .observe_signer(rpc, result.is_ok(), started.elapsed().as_secs_f64());
+    }
+}
+
+#[async_trait::async_trait]
+impl CryptoService for InstrumentedCrypto {
+    async fn create_key(
+        &self,
+        gun: &str,
+        role: &str,
+        key_type: &KeyType,
+    ) -> Result<PublicKey, CryptoError> {
+        let started = Instant::now();
+        let result = self.inner.create_key(gun, role, key_type).await;
+        self.record("CreateKey", started, &result);
+        result
+    }
+
+    async fn get_key(&self, key_id: &str) -> Result<Option<(PublicKey, String)>, CryptoError> {
+        let started = Instant::now();
+        let result = self.inner.get_key(key_id).await;
+        self.record("GetKeyInfo", started, &result);
+        result
+    }
+
+    async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let started = Instant::now();
+        let result = self.inner.sign(key_id, msg).await;
+        self.record("Sign", started, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notary_tuf::crypto::MemoryCryptoService;
+
+    fn text(m: &Metrics) -> String {
+        String::from_utf8(m.render()).unwrap()
+    }
+
+    #[test]
+    fn request_families_are_labelled_by_operation_and_code() {
+        let m = Metrics::new();
+        m.observe("GetRole", 200, 0.01);
+        m.observe("GetRole", 404, 0.02);
+        let t = text(&m);
+        assert!(
+            t.contains(r#"notary_server_http_requests_total{code="200",operation="GetRole"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"notary_server_http_requests_total{code="404",operation="GetRole"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                r#"notary_server_http_request_duration_seconds_count{operation="GetRole"} 2"#
+            ),
+            "{t}"
+        );
+    }
+
+    #[tokio::test]
+    async fn signer_calls_are_timed_by_rpc_and_outcome() {
+        let m = Metrics::new();
+        let crypto = InstrumentedCrypto::new(Arc::new(MemoryCryptoService::new()), m.clone());
+        let key = crypto
+            .create_key("g", "timestamp", &KeyType::Ecdsa)
+            .await
+            .unwrap();
+        crypto.sign(&key.key_id(), b"msg").await.unwrap();
+        assert!(crypto.sign("no-such-key", b"msg").await.is_err());
+        assert!(crypto.get_key(&key.key_id()).await.unwrap().is_some());
+        let t = text(&m);
+        for line in [
+            r#"notary_server_signer_call_duration_seconds_count{outcome="ok",rpc="CreateKey"} 1"#,
+            r#"notary_server_signer_call_duration_seconds_count{outcome="ok",rpc="Sign"} 1"#,
+            r#"notary_server_signer_call_duration_seconds_count{outcome="error",rpc="Sign"} 1"#,
+            r#"notary_server_signer_call_duration_seconds_count{outcome="ok",rpc="GetKeyInfo"} 1"#,
+        ] {
+            assert!(t.contains(line), "missing {line}:\n{t}");
+        }
+    }
+
+    #[test]
+    fn pool_gauge_is_read_at_scrape_time() {
+        let m = Metrics::new();
+        assert!(!text(&m).contains("notary_server_db_pool_connections{"));
+        let use_now = Arc::new(RwLock::new(PoolUse { in_use: 2, idle: 3 }));
+        let source = use_now.clone();
+        m.set_pool_source(Arc::new(move || Some(*source.read().unwrap())));
+        let t = text(&m);
+        assert!(
+            t.contains(r#"notary_server_db_pool_connections{state="in_use"} 2"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"notary_server_db_pool_connections{state="idle"} 3"#),
+            "{t}"
+        );
+        *use_now.write().unwrap() = PoolUse { in_use: 0, idle: 5 };
+        let t = text(&m);
+        assert!(
+            t.contains(r#"notary_server_db_pool_connections{state="in_use"} 0"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"notary_server_db_pool_connections{state="idle"} 5"#),
+            "{t}"
+        );
     }
 }

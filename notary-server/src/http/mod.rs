@@ -6,6 +6,17 @@
 //! handler. Handlers return `Result<HttpResponse, ApiError>`; [`error`] turns the
 //! error side into Notary's JSON envelope.
 //!
+//! Operations (our additions to Go's pipeline):
+//! - every request gets an ID ([`request_id`]), echoed as `X-Request-Id`, and one
+//!   access-log line at `info` level (`msg` `response completed`, with `method`, `path`,
+//!   `status`, `duration_us`, `request_id`, `gun`, `account`, `remote_addr`,
+//!   `user_agent`); other events logged while serving run inside a `request` span
+//!   carrying the ID (the logrus-style formats of `notary_common::logging` do not print
+//!   span fields yet, so there only the access-log line has it);
+//! - a matched route must finish within [`AppState::request_timeout`]
+//!   (`server.request_timeout_secs`), reading the body included; otherwise the answer is
+//!   `408 REQUEST_TIMEOUT` and the connection is closed.
+//!
 //! Successful metadata, key, changefeed and ping bodies are served as
 //! `application/json` (Go sniffed `text/plain`; clients ignore the type).
 
@@ -14,19 +25,22 @@ pub mod error;
 mod handlers;
 pub mod health;
 pub mod metrics;
+pub mod request_id;
 pub mod routes;
+pub mod token;
 pub mod upload;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use notary_tuf::crypto::CryptoService;
 use notary_tuf::keys::KeyType;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use tracing::Instrument as _;
 
-use crate::config::{CachingConfig, DEFAULT_MAX_REQUEST_BYTES};
+use crate::config::{CachingConfig, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS};
 use crate::storage::MetaStore;
 use auth::Authorizer;
 use error::ApiError;
@@ -48,6 +62,8 @@ pub struct AppState {
     pub gun_prefixes: Vec<String>,
     /// Largest accepted update body.
     pub max_request_bytes: u64,
+    /// Time limit for serving one matched request, body included.
+    pub request_timeout: Duration,
     /// Token auth hook; `None` allows everything.
     pub authorizer: Option<Arc<dyn Authorizer>>,
     /// Health checks and their latest results.
@@ -58,7 +74,7 @@ pub struct AppState {
 
 impl AppState {
     /// State with Go's defaults: default cache ages, no prefixes, no auth, no
-    /// health checks, [`DEFAULT_MAX_REQUEST_BYTES`].
+    /// health checks, [`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_REQUEST_TIMEOUT_SECS`].
     pub fn new(
         store: Arc<dyn MetaStore>,
         crypto: Arc<dyn CryptoService>,
@@ -71,6 +87,7 @@ impl AppState {
             caching: CachingConfig::default(),
             gun_prefixes: Vec::new(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             authorizer: None,
             health: Health::new(),
             metrics: Metrics::new(),
@@ -91,34 +108,65 @@ const LOCATION: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// The single actix handler: routes by the table and runs the pipeline.
+/// The single actix handler: assigns the request ID, routes by the table, runs the
+/// pipeline under the time limit and writes the access-log line.
 pub async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let started = Instant::now();
+    let id = request_id::for_request(&req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let (mut response, gun) = route_and_serve(&req, payload, &state, started)
+        .instrument(span.clone())
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(request_id::X_REQUEST_ID, value);
+    }
+    span.in_scope(|| access_log(&req, &response, &id, gun.as_deref(), started));
+    response
+}
+
+/// Routing and the pipeline; returns the response and the route's GUN (for the log).
+async fn route_and_serve(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    started: Instant,
+) -> (HttpResponse, Option<String>) {
     // Go matches the URL-decoded path.
     let path = percent_decode_str(req.uri().path())
         .decode_utf8_lossy()
         .into_owned();
     let route = match routes::resolve(req.method().as_str(), &path) {
-        Resolution::MethodNotAllowed => return HttpResponse::MethodNotAllowed().finish(),
+        Resolution::MethodNotAllowed => return (HttpResponse::MethodNotAllowed().finish(), None),
         Resolution::Redirect(clean) => {
             let mut location = utf8_percent_encode(&clean, LOCATION).to_string();
             if let Some(q) = req.uri().query() {
                 location.push('?');
                 location.push_str(q);
             }
-            return HttpResponse::MovedPermanently()
+            let response = HttpResponse::MovedPermanently()
                 .insert_header((header::LOCATION, location))
                 .finish();
+            return (response, None);
         }
         Resolution::Matched(route) => route,
     };
-    let started = Instant::now();
-    let response = match serve(&req, payload, &state, &route).await {
-        Ok(response) => response,
-        Err(err) => err.error_response(),
+    let limit = state.request_timeout;
+    let response = match tokio::time::timeout(limit, serve(req, payload, state, &route)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => err.error_response(),
+        Err(_elapsed) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::RequestTimeout {
+                limit_secs: limit.as_secs(),
+            }
+            .error_response()
+        }
     };
     if let Some(operation) = route.spec.operation {
         state.metrics.observe(
@@ -127,7 +175,41 @@ pub async fn dispatch(
             started.elapsed().as_secs_f64(),
         );
     }
-    response
+    (response, route.params.gun)
+}
+
+/// One `info` line per request, Go's `response completed`.
+fn access_log(
+    req: &HttpRequest,
+    response: &HttpResponse,
+    id: &str,
+    gun: Option<&str>,
+    started: Instant,
+) {
+    let account = req
+        .extensions()
+        .get::<auth::AuthenticatedAccount>()
+        .map(|a| a.0.clone())
+        .unwrap_or_default();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let remote_addr = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(
+        target: "notary_server::access",
+        method = %req.method(),
+        path = %req.uri().path(),
+        status = response.status().as_u16(),
+        duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        request_id = %id,
+        gun = gun.unwrap_or_default(),
+        account = %account,
+        remote_addr = %remote_addr,
+        user_agent = %user_agent,
+        "response completed"
+    );
 }
 
 async fn serve(

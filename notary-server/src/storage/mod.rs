@@ -38,6 +38,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::cache::MetaCache;
 pub use memory::MemoryStore;
 pub use sql::{PoolOptions, SqlStore};
 
@@ -174,6 +175,13 @@ pub trait MetaStore: Send + Sync {
 
     /// `Ok` when the store can serve requests (SQL: `tuf_files` is readable).
     async fn check_health(&self) -> Result<(), StoreError>;
+
+    /// The store's cache, if it has one. Callers use its content-keyed memos
+    /// ([`MetaCache::memo_reference`], [`MetaCache::memo_fresh`]) to skip re-parsing
+    /// files; the row cache itself is applied inside the store.
+    fn cache(&self) -> Option<&MetaCache> {
+        None
+    }
 }
 
 /// The current version of `role` in `gun` (spec §11.3), for every backend.
@@ -198,12 +206,14 @@ pub async fn get_current(
     if role == TIMESTAMP_ROLE {
         return Ok(Some(timestamp));
     }
-    let snapshot_hash = referenced_sha256(&timestamp, SNAPSHOT_ROLE)?.ok_or_else(|| {
-        StoreError::Other(format!(
-            "timestamp version {} of {gun} lacks meta.snapshot.hashes.sha256",
-            timestamp.version
-        ))
-    })?;
+    let cache = store.cache();
+    let snapshot_hash =
+        memo_referenced_sha256(cache, &timestamp, SNAPSHOT_ROLE)?.ok_or_else(|| {
+            StoreError::Other(format!(
+                "timestamp version {} of {gun} lacks meta.snapshot.hashes.sha256",
+                timestamp.version
+            ))
+        })?;
     let Some(snapshot) = store
         .get_checksum(gun, SNAPSHOT_ROLE, &snapshot_hash)
         .await?
@@ -213,10 +223,30 @@ pub async fn get_current(
     if role == SNAPSHOT_ROLE {
         return Ok(Some(snapshot));
     }
-    match referenced_sha256(&snapshot, role)? {
+    match memo_referenced_sha256(cache, &snapshot, role)? {
         Some(hash) => store.get_checksum(gun, role, &hash).await,
         None => Ok(None),
     }
+}
+
+/// [`referenced_sha256`] through the cache's content-keyed memo, when there is a cache.
+fn memo_referenced_sha256(
+    cache: Option<&MetaCache>,
+    file: &StoredFile,
+    role: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(cache) = cache else {
+        return referenced_sha256(file, role);
+    };
+    if let Some(known) = cache.memo_reference(&file.sha256, role) {
+        return Ok(known);
+    }
+    let found = referenced_sha256(file, role)?;
+    // Only trust the memo key if it really is this content's hash.
+    if file.sha256 == sha256_hex(&file.data) {
+        cache.put_memo_reference(&file.sha256, role, found.clone());
+    }
+    Ok(found)
 }
 
 /// Hex sha256 that `file` (a timestamp or snapshot) lists for `role` under

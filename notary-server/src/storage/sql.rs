@@ -16,7 +16,8 @@
 //! server runs in UTC (the usual setup).
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::connection::SimpleConnection;
@@ -30,6 +31,7 @@ use super::{
     check_batch, now_utc, sha256_hex, Change, ChangeQuery, MetaStore, MetaUpdate, StoreError,
     StoredFile, CATEGORY_DELETION, CATEGORY_UPDATE, TIMESTAMP_ROLE,
 };
+use crate::cache::{CacheOptions, FeedCursor, Invalidation, MetaCache, WeakCache};
 
 /// Server migrations for MySQL/MariaDB; their end state equals Go's schema.
 pub(crate) const MYSQL_MIGRATIONS: EmbeddedMigrations =
@@ -73,31 +75,54 @@ struct Manager {
     url: String,
 }
 
+/// A pooled connection and what the pool needs to know about it.
+pub(crate) struct Pooled {
+    conn: AnyConnection,
+    /// End of the last job that did not lose the connection.
+    last_ok: Instant,
+    /// Set when a job found the database unreachable: the pool then drops the connection.
+    lost: bool,
+}
+
+/// A connection that worked this recently is handed out without a ping: under load the
+/// ping is one more round trip per store call. A connection that failed is never reused.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match self.backend {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = match self.backend {
             Backend::Mysql => diesel::MysqlConnection::establish(&self.url)
                 .map(AnyConnection::Mysql)
-                .map_err(r2d2::Error::ConnectionError),
+                .map_err(r2d2::Error::ConnectionError)?,
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.url)
                     .map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(conn))
+                AnyConnection::Sqlite(conn)
             }
+        };
+        Ok(Pooled {
+            conn,
+            last_ok: Instant::now(),
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        if conn.last_ok.elapsed() < TRUSTED_FOR {
+            return Ok(());
         }
+        conn.conn.ping().map_err(r2d2::Error::QueryError)?;
+        conn.last_ok = Instant::now();
+        Ok(())
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.lost || conn.conn.is_broken()
     }
 }
 
@@ -133,11 +158,15 @@ impl Default for PoolOptions {
     }
 }
 
-/// [`MetaStore`] on MySQL/MariaDB or SQLite.
+/// [`MetaStore`] on MySQL/MariaDB or SQLite, with an in-process [`MetaCache`] of current
+/// metadata (see [`crate::cache`] for what is cached and how fresh it is).
 #[derive(Clone)]
 pub struct SqlStore {
     pool: Pool<Manager>,
     backend: Backend,
+    workers: Arc<Workers>,
+    cache: Option<Arc<MetaCache>>,
+    cursor: Arc<Mutex<FeedCursor>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -146,6 +175,7 @@ impl std::fmt::Debug for SqlStore {
         f.debug_struct("SqlStore")
             .field("backend", &self.backend)
             .field("state", &self.pool.state())
+            .field("cache", &self.cache.as_ref().map(|c| c.stats()))
             .finish()
     }
 }
@@ -192,7 +222,55 @@ impl SqlStore {
             .error_handler(Box::new(LogErrors))
             .build(Manager { backend, url })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(SqlStore { pool, backend })
+        let workers = Arc::new(Workers::start(
+            options.max_size as usize,
+            options.connection_timeout,
+        )?);
+        let store = SqlStore {
+            pool,
+            backend,
+            workers,
+            cache: None,
+            cursor: Arc::default(),
+        };
+        Ok(store.with_cache(CacheOptions::from_env()))
+    }
+
+    /// Replaces the cache with one built from `opts` (none if disabled). With a non-zero
+    /// `poll_interval` a background thread follows the changefeed; it ends once the store
+    /// and all its clones are dropped.
+    pub fn with_cache(mut self, opts: CacheOptions) -> Self {
+        self.cursor = Arc::default();
+        if !opts.enabled {
+            self.cache = None;
+            return self;
+        }
+        let interval = opts.poll_interval;
+        // MySQL's collation equates names that differ in case.
+        let cache = Arc::new(MetaCache::new(opts, self.backend == Backend::Mysql));
+        if !interval.is_zero() {
+            let weak: WeakCache = Arc::downgrade(&cache);
+            let (pool, cursor) = (self.pool.clone(), self.cursor.clone());
+            let spawned = std::thread::Builder::new()
+                .name("notary-cache-sync".into())
+                .spawn(move || follow_changefeed(weak, pool, cursor, interval));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the cache sync thread; cache disabled");
+                self.cache = None;
+                return self;
+            }
+        }
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Reads new changefeed rows now and invalidates their GUNs (what the background
+    /// thread does every poll interval). Blocking.
+    pub fn sync_cache(&self) -> Result<(), StoreError> {
+        match &self.cache {
+            Some(cache) => sync_blocking(&self.pool, cache, &self.cursor),
+            None => Ok(()),
+        }
     }
 
     /// Applies pending migrations from `migrations/server/<backend>`.
@@ -206,33 +284,114 @@ impl SqlStore {
             .pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let result = match &mut *conn {
+        let result = match &mut conn.conn {
             AnyConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(drop),
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
         };
         result.map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
 
-    /// Runs `job` with a pooled connection on the blocking thread pool.
+    /// Runs `job` with a pooled connection on one of the store's database threads.
     async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            job(&mut conn)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
+        let timeout = self.workers.timeout;
+        let task: Task = Box::new(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // Waiting in the queue counts against the connection timeout, as waiting
+                // for a pooled connection did.
+                let left = timeout
+                    .checked_sub(queued.elapsed())
+                    .filter(|d| !d.is_zero());
+                let Some(left) = left else {
+                    return Err(StoreError::Unavailable(
+                        "timed out waiting for a database connection".into(),
+                    ));
+                };
+                let mut conn = pool
+                    .get_timeout(left)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let result = job(&mut conn.conn);
+                match &result {
+                    Err(StoreError::Unavailable(_)) => conn.lost = true,
+                    _ => conn.last_ok = Instant::now(),
+                }
+                result
+            }));
+            // The caller may have gone away (request cancelled); nothing to do then.
+            let _ = tx.send(outcome);
         });
-        match task.await {
-            Ok(result) => result,
+        self.workers.submit(task)?;
+        match rx.await {
+            Ok(Ok(result)) => result,
             // Surface bugs in the job as the panic they are.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Other(format!("database task failed: {e}"))),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(StoreError::Other("database thread went away".into())),
         }
     }
+}
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of threads, one per pooled connection, that run the blocking diesel calls.
+///
+/// Tokio's blocking pool would start a thread per concurrent call (hundreds under load),
+/// each soon with its own malloc arena: that showed as several MiB of extra peak RSS under
+/// 16 concurrent publishers. More threads than connections cannot do more work anyway.
+struct Workers {
+    queue: Mutex<std::sync::mpsc::Sender<Task>>,
+    timeout: Duration,
+}
+
+impl Workers {
+    fn start(threads: usize, timeout: Duration) -> Result<Workers, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Task>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("notary-db-{i}"))
+                .spawn(move || loop {
+                    // Ends when the store (the only sender) is dropped.
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match next {
+                        Ok(task) => task(),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| StoreError::Other(format!("cannot start database thread: {e}")))?;
+        }
+        Ok(Workers {
+            queue: Mutex::new(tx),
+            timeout,
+        })
+    }
+
+    fn submit(&self, task: Task) -> Result<(), StoreError> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(task)
+            .map_err(|_| StoreError::Other("database threads are gone".into()))
+    }
+}
+
+/// Runs the same diesel query on whichever backend `conn` is. Going through the concrete
+/// connection (rather than the `MultiConnection` enum) lets diesel's prepared-statement
+/// cache work: with MySQL that is one round trip per lookup instead of prepare, execute
+/// and close.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            AnyConnection::Mysql($c) => $body,
+            AnyConnection::Sqlite($c) => $body,
+        }
+    };
 }
 
 /// Columns read for a [`StoredFile`].
@@ -357,11 +516,13 @@ fn map_error(e: DieselError) -> StoreError {
 fn map_write_error(e: DieselError) -> StoreError {
     match &e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::OldVersion,
+        // The text-protocol path reports errors without a kind: 1062 is
+        // "Duplicate entry '..' for key '..'", 1022 "Can't write; duplicate key".
         DieselError::DatabaseError(_, info)
-            if info
-                .message()
-                .to_ascii_lowercase()
-                .contains("duplicate key") =>
+            if {
+                let m = info.message().to_ascii_lowercase();
+                m.contains("duplicate key") || m.contains("duplicate entry")
+            } =>
         {
             StoreError::OldVersion
         }
@@ -377,28 +538,58 @@ fn clamp_i32(v: i64) -> i32 {
 fn update_many_blocking(
     conn: &mut AnyConnection,
     gun: &str,
-    updates: &[MetaUpdate],
-) -> Result<(), StoreError> {
-    let min_per_role = check_batch(updates)?;
+    updates: Vec<MetaUpdate>,
+) -> Result<Vec<StoredFile>, StoreError> {
+    let min_per_role = check_batch(&updates)?;
     // Step 2 of §11.4 runs outside the transaction: the unique key settles
     // races, and on SQLite a transaction that reads before writing could not
-    // wait for the write lock.
-    for (role, min) in &min_per_role {
-        let newer = tuf_files::table
-            .filter(tuf_files::gun.eq(gun))
-            .filter(tuf_files::role.eq(*role))
-            .filter(tuf_files::version.ge(clamp_i32(*min)))
-            .filter(tuf_files::deleted_at.is_null())
-            .select(tuf_files::id)
-            .first::<i32>(conn)
-            .optional()
-            .map_err(map_error)?;
-        if newer.is_some() {
+    // wait for the write lock. One query for all roles of the batch.
+    let roles: Vec<&str> = min_per_role.keys().copied().collect();
+    let stored: Vec<(String, Option<i32>)> = tuf_files::table
+        .filter(tuf_files::gun.eq(gun))
+        .filter(tuf_files::role.eq_any(&roles))
+        .filter(tuf_files::deleted_at.is_null())
+        .group_by(tuf_files::role)
+        .select((tuf_files::role, diesel::dsl::max(tuf_files::version)))
+        .load(conn)
+        .map_err(map_error)?;
+    for (role, max) in stored {
+        let Some(max) = max else { continue };
+        // MySQL matches roles case-insensitively, so compare the same way here.
+        let newer = min_per_role
+            .iter()
+            .any(|(r, min)| r.eq_ignore_ascii_case(&role) && i64::from(max) >= *min);
+        if newer {
             return Err(StoreError::OldVersion);
         }
     }
-    let now = now_utc().naive_utc();
+    let now = now_utc();
+    let naive = now.naive_utc();
     let hashes: Vec<String> = updates.iter().map(|u| sha256_hex(&u.data)).collect();
+    let batch = match conn {
+        AnyConnection::Mysql(mysql) => {
+            mysql_batch(gun, &updates, &hashes, naive).map(|sql| (mysql, sql))
+        }
+        AnyConnection::Sqlite(_) => None,
+    };
+    if let Some((mysql, sql)) = batch {
+        let mut attempt = 0;
+        loop {
+            match mysql.batch_execute(&sql) {
+                Ok(()) => break,
+                Err(e) => {
+                    // The failed statement leaves the transaction open on this connection.
+                    let _ = mysql.batch_execute("ROLLBACK");
+                    if is_deadlock(&e) && attempt < DEADLOCK_RETRIES {
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(map_write_error(e));
+                }
+            }
+        }
+        return Ok(written(updates, hashes, now));
+    }
     let mut attempt = 0;
     loop {
         let result = conn.transaction::<(), DieselError, _>(|conn| {
@@ -406,8 +597,8 @@ fn update_many_blocking(
                 let version = clamp_i32(u.version);
                 diesel::insert_into(tuf_files::table)
                     .values(NewFile {
-                        created_at: now,
-                        updated_at: now,
+                        created_at: naive,
+                        updated_at: naive,
                         gun,
                         role: &u.role,
                         version,
@@ -418,7 +609,7 @@ fn update_many_blocking(
                 if u.role == TIMESTAMP_ROLE {
                     diesel::insert_into(changefeed::table)
                         .values(NewChange {
-                            created_at: now,
+                            created_at: naive,
                             gun,
                             version,
                             sha256,
@@ -435,28 +626,230 @@ fn update_many_blocking(
             {
                 attempt += 1;
             }
-            other => return other.map_err(map_write_error),
+            Err(e) => return Err(map_write_error(e)),
+            Ok(()) => break,
         }
     }
+    Ok(written(updates, hashes, now))
+}
+
+/// What a batch wrote, as a read would return it (for the cache).
+fn written(
+    updates: Vec<MetaUpdate>,
+    hashes: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<StoredFile> {
+    updates
+        .into_iter()
+        .zip(hashes)
+        .map(|(u, sha256)| StoredFile {
+            role: u.role,
+            version: u.version,
+            data: u.data,
+            sha256,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect()
+}
+
+/// Appends the lower-case hex of `bytes` (the file data is most of a batch's text; this
+/// avoids an intermediate string per file).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+}
+
+/// MySQL 1213 (also without a kind, as the text-protocol path reports it).
+fn is_deadlock(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info
+            .message()
+            .to_ascii_lowercase()
+            .contains("deadlock found"),
+        _ => false,
+    }
+}
+
+/// Largest batch (file bytes) written as one multi-statement text query; larger ones go
+/// through the prepared-statement path (the text form doubles the size, and MariaDB's
+/// default `max_allowed_packet` is 16 MiB).
+const MAX_TEXT_BATCH: usize = 4 << 20;
+
+/// The whole MySQL write of [`update_many_blocking`] as one multi-statement query
+/// (`BEGIN; INSERT ..; INSERT INTO changefeed ..; COMMIT`): three round trips instead of
+/// about twenty (diesel prepares, executes and closes each statement, and wraps BEGIN and
+/// COMMIT in multi-statement switches). Every string and byte value is written as a hex
+/// literal (`X'..'`) and every number is an integer we format, so nothing needs escaping.
+/// Same rows, same order, same transaction as the prepared path.
+fn mysql_batch(
+    gun: &str,
+    updates: &[MetaUpdate],
+    hashes: &[String],
+    now: NaiveDateTime,
+) -> Option<String> {
+    use std::fmt::Write as _;
+    let total: usize = updates.iter().map(|u| u.data.len()).sum();
+    if total > MAX_TEXT_BATCH {
+        return None;
+    }
+    let at = now.format("%Y-%m-%d %H:%M:%S").to_string();
+    let gun_hex = hex::encode(gun);
+    let mut sql = String::with_capacity(2 * total + 400 * (updates.len() + 1));
+    sql.push_str(
+        "BEGIN;INSERT INTO tuf_files (created_at,updated_at,gun,role,version,data,sha256) VALUES ",
+    );
+    for (i, (u, sha256)) in updates.iter().zip(hashes).enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        let _ = write!(
+            sql,
+            "('{at}','{at}',X'{gun_hex}',X'{}',{},X'",
+            hex::encode(&u.role),
+            clamp_i32(u.version),
+        );
+        push_hex(&mut sql, &u.data);
+        let _ = write!(sql, "',X'{}')", hex::encode(sha256));
+    }
+    sql.push(';');
+    for (u, sha256) in updates.iter().zip(hashes) {
+        if u.role == TIMESTAMP_ROLE {
+            let _ = write!(
+                sql,
+                "INSERT INTO changefeed (created_at,gun,version,sha256,category) \
+                 VALUES ('{at}',X'{gun_hex}',{},X'{}',X'{}');",
+                clamp_i32(u.version),
+                hex::encode(sha256),
+                hex::encode(CATEGORY_UPDATE),
+            );
+        }
+    }
+    sql.push_str("COMMIT");
+    Some(sql)
+}
+
+/// Background loop of the cache: syncs with the changefeed every `interval` until the
+/// cache is dropped.
+fn follow_changefeed(
+    cache: WeakCache,
+    pool: Pool<Manager>,
+    cursor: Arc<Mutex<FeedCursor>>,
+    interval: Duration,
+) {
+    let mut failing = false;
+    loop {
+        std::thread::sleep(interval);
+        let Some(cache) = cache.upgrade() else { return };
+        match sync_blocking(&pool, &cache, &cursor) {
+            Ok(()) if failing => {
+                tracing::info!("cache sync with the changefeed works again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                // Without a recent sync the cache stops answering by itself; log once.
+                if !failing {
+                    tracing::warn!(error = %e, "cache sync with the changefeed failed; reads bypass the cache");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Rows read per changefeed query while syncing.
+const SYNC_PAGE: i64 = 1000;
+
+/// One sync: invalidates the GUNs of changefeed rows not seen yet, then records the sync's
+/// start time, which is what bounds staleness (every commit before it is now seen).
+fn sync_blocking(
+    pool: &Pool<Manager>,
+    cache: &MetaCache,
+    cursor: &Mutex<FeedCursor>,
+) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let mut conn = pool
+        .get()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
+    if !cursor.is_started() {
+        let max: Option<i32> = changefeed::table
+            .select(diesel::dsl::max(changefeed::id))
+            .first(&mut conn.conn)
+            .map_err(map_error)?;
+        *cursor = FeedCursor::starting_at(max.map_or(0, i64::from));
+    }
+    loop {
+        let q = cursor.query();
+        let mut query = changefeed::table
+            .select((changefeed::id, changefeed::gun, changefeed::category))
+            .order(changefeed::id.asc())
+            .limit(SYNC_PAGE)
+            .into_boxed();
+        let after = clamp_i32(q.after);
+        if q.gaps.is_empty() {
+            query = query.filter(changefeed::id.gt(after));
+        } else {
+            let gaps: Vec<i32> = q.gaps.iter().map(|g| clamp_i32(*g)).collect();
+            query = query.filter(changefeed::id.gt(after).or(changefeed::id.eq_any(gaps)));
+        }
+        let rows: Vec<(i32, String, String)> = query.load(&mut conn.conn).map_err(map_error)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, gun, category) in &rows {
+            let kind = if category == CATEGORY_DELETION {
+                Invalidation::Deletion
+            } else {
+                Invalidation::Update
+            };
+            cache.invalidate(gun, kind);
+            ids.push(i64::from(*id));
+        }
+        if !cursor.advance(&ids, Instant::now()) {
+            tracing::debug!("changefeed gap given up on; clearing the cache");
+            cache.clear();
+        }
+        if (rows.len() as i64) < SYNC_PAGE {
+            break;
+        }
+    }
+    cache.mark_synced(started);
+    Ok(())
 }
 
 #[async_trait::async_trait]
 impl MetaStore for SqlStore {
     async fn get_latest(&self, gun: &str, role: &str) -> Result<Option<StoredFile>, StoreError> {
-        let (gun, role) = (gun.to_owned(), role.to_owned());
-        self.run(move |conn| {
-            tuf_files::table
-                .filter(tuf_files::gun.eq(&gun))
-                .filter(tuf_files::role.eq(&role))
-                .filter(tuf_files::deleted_at.is_null())
-                .order(tuf_files::version.desc())
-                .select(FILE_COLUMNS)
-                .first::<FileRow>(conn)
-                .optional()
+        // Only the latest timestamp is cached: it is the one every client read starts from.
+        let cache = self.cache.as_deref().filter(|_| role == TIMESTAMP_ROLE);
+        if let Some(hit) = cache.and_then(|c| c.latest_timestamp(gun)) {
+            return Ok(Some((*hit).clone()));
+        }
+        let ticket = cache.map(MetaCache::ticket);
+        let (g, r) = (gun.to_owned(), role.to_owned());
+        let found = self
+            .run(move |conn| {
+                on_backend!(conn, |c| tuf_files::table
+                    .filter(tuf_files::gun.eq(&g))
+                    .filter(tuf_files::role.eq(&r))
+                    .filter(tuf_files::deleted_at.is_null())
+                    .order(tuf_files::version.desc())
+                    .select(FILE_COLUMNS)
+                    .first::<FileRow>(c)
+                    .optional())
                 .map(|row| row.map(file_from_row))
                 .map_err(map_error)
-        })
-        .await
+            })
+            .await?;
+        if let (Some(cache), Some(ticket), Some(file)) = (cache, ticket, &found) {
+            cache.put_latest_timestamp(gun, ticket, file);
+        }
+        Ok(found)
     }
 
     async fn get_checksum(
@@ -465,21 +858,35 @@ impl MetaStore for SqlStore {
         role: &str,
         sha256_hex: &str,
     ) -> Result<Option<StoredFile>, StoreError> {
-        let (gun, role, sha256) = (gun.to_owned(), role.to_owned(), sha256_hex.to_owned());
-        self.run(move |conn| {
-            tuf_files::table
-                .filter(tuf_files::gun.eq(&gun))
-                .filter(tuf_files::role.eq(&role))
-                .filter(tuf_files::sha256.eq(&sha256))
-                .filter(tuf_files::deleted_at.is_null())
-                .order(tuf_files::version.desc())
-                .select(FILE_COLUMNS)
-                .first::<FileRow>(conn)
-                .optional()
+        let cache = self.cache.as_deref();
+        if let Some(hit) = cache.and_then(|c| c.by_checksum(gun, role, sha256_hex)) {
+            return Ok(Some((*hit).clone()));
+        }
+        let ticket = cache.map(MetaCache::ticket);
+        let (g, r, sha256) = (gun.to_owned(), role.to_owned(), sha256_hex.to_owned());
+        let found = self
+            .run(move |conn| {
+                on_backend!(conn, |c| tuf_files::table
+                    .filter(tuf_files::gun.eq(&g))
+                    .filter(tuf_files::role.eq(&r))
+                    .filter(tuf_files::sha256.eq(&sha256))
+                    .filter(tuf_files::deleted_at.is_null())
+                    .order(tuf_files::version.desc())
+                    .select(FILE_COLUMNS)
+                    .first::<FileRow>(c)
+                    .optional())
                 .map(|row| row.map(file_from_row))
                 .map_err(map_error)
-        })
-        .await
+            })
+            .await?;
+        if let (Some(cache), Some(ticket), Some(file)) = (cache, ticket, &found) {
+            // Keyed by the names asked for, which the database matched to this row.
+            if file.sha256.eq_ignore_ascii_case(sha256_hex) && file.role.eq_ignore_ascii_case(role)
+            {
+                cache.put_file(gun, ticket, file);
+            }
+        }
+        Ok(found)
     }
 
     async fn get_version(
@@ -494,20 +901,32 @@ impl MetaStore for SqlStore {
         if version <= 0 {
             return Ok(None);
         }
-        let (gun, role) = (gun.to_owned(), role.to_owned());
-        self.run(move |conn| {
-            tuf_files::table
-                .filter(tuf_files::gun.eq(&gun))
-                .filter(tuf_files::role.eq(&role))
-                .filter(tuf_files::version.eq(version))
-                .filter(tuf_files::deleted_at.is_null())
-                .select(FILE_COLUMNS)
-                .first::<FileRow>(conn)
-                .optional()
+        let cache = self.cache.as_deref();
+        if let Some(hit) = cache.and_then(|c| c.by_version(gun, role, i64::from(version))) {
+            return Ok(Some((*hit).clone()));
+        }
+        let ticket = cache.map(MetaCache::ticket);
+        let (g, r) = (gun.to_owned(), role.to_owned());
+        let found = self
+            .run(move |conn| {
+                on_backend!(conn, |c| tuf_files::table
+                    .filter(tuf_files::gun.eq(&g))
+                    .filter(tuf_files::role.eq(&r))
+                    .filter(tuf_files::version.eq(version))
+                    .filter(tuf_files::deleted_at.is_null())
+                    .select(FILE_COLUMNS)
+                    .first::<FileRow>(c)
+                    .optional())
                 .map(|row| row.map(file_from_row))
                 .map_err(map_error)
-        })
-        .await
+            })
+            .await?;
+        if let (Some(cache), Some(ticket), Some(file)) = (cache, ticket, &found) {
+            if file.role.eq_ignore_ascii_case(role) {
+                cache.put_file(gun, ticket, file);
+            }
+        }
+        Ok(found)
     }
 
     async fn update_many(&self, gun: &str, updates: Vec<MetaUpdate>) -> Result<(), StoreError> {
@@ -516,33 +935,53 @@ impl MetaStore for SqlStore {
         if updates.is_empty() {
             return Ok(());
         }
-        let gun = gun.to_owned();
-        self.run(move |conn| update_many_blocking(conn, &gun, &updates))
-            .await
+        let ticket = self.cache.as_deref().map(MetaCache::ticket);
+        let g = gun.to_owned();
+        let result = self
+            .run(move |conn| update_many_blocking(conn, &g, updates))
+            .await;
+        if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
+            match &result {
+                // Before returning, so the writer's next read sees its own write.
+                Ok(written) => cache.after_write(gun, ticket, written),
+                // Someone else wrote (or we do not know): forget what we had.
+                Err(_) => cache.invalidate(gun, Invalidation::Update),
+            }
+        }
+        result.map(drop)
     }
 
     async fn delete(&self, gun: &str) -> Result<u64, StoreError> {
-        let gun = gun.to_owned();
-        self.run(move |conn| {
-            conn.transaction::<u64, DieselError, _>(|conn| {
-                let removed = diesel::delete(tuf_files::table.filter(tuf_files::gun.eq(&gun)))
-                    .execute(conn)?;
-                if removed > 0 {
-                    diesel::insert_into(changefeed::table)
-                        .values(NewChange {
-                            created_at: now_utc().naive_utc(),
-                            gun: &gun,
-                            version: 0,
-                            sha256: "",
-                            category: CATEGORY_DELETION,
-                        })
+        let g = gun.to_owned();
+        let result = self
+            .run(move |conn| {
+                conn.transaction::<u64, DieselError, _>(|conn| {
+                    let removed = diesel::delete(tuf_files::table.filter(tuf_files::gun.eq(&g)))
                         .execute(conn)?;
-                }
-                Ok(removed as u64)
+                    if removed > 0 {
+                        diesel::insert_into(changefeed::table)
+                            .values(NewChange {
+                                created_at: now_utc().naive_utc(),
+                                gun: &g,
+                                version: 0,
+                                sha256: "",
+                                category: CATEGORY_DELETION,
+                            })
+                            .execute(conn)?;
+                    }
+                    Ok(removed as u64)
+                })
+                .map_err(map_error)
             })
-            .map_err(map_error)
-        })
-        .await
+            .await;
+        if let Some(cache) = self.cache.as_deref() {
+            cache.invalidate(gun, Invalidation::Deletion);
+        }
+        result
+    }
+
+    fn cache(&self) -> Option<&MetaCache> {
+        self.cache.as_deref()
     }
 
     async fn get_changes(

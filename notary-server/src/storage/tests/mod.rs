@@ -6,6 +6,7 @@
 //! database named `notary_srv_test_<random>` and drops it when done. Without
 //! the variable they print a skip message and return.
 
+mod cache;
 mod conformance;
 mod fixtures;
 mod mysql;

@@ -1,0 +1,11 @@
+//! Fuzz target `metadata`: see `notary_fuzz::metadata`. A libFuzzer target under `cargo fuzz`,
+//! otherwise the stand-alone driver (`notary_fuzz::driver`).
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| notary_fuzz::metadata(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    notary_fuzz::driver::main("metadata", notary_fuzz::metadata);
+}
