@@ -20,6 +20,7 @@ COPY notary-server notary-server
 COPY migrations migrations
 COPY tests tests
 COPY bench bench
+COPY notary-migrate notary-migrate
 RUN cargo build --release --locked -p notary-signer \
  && install -m 0755 target/release/notary-signer /usr/local/bin/notary-signer
 
