@@ -147,10 +147,12 @@ pub struct PoolOptions {
 }
 
 impl Default for PoolOptions {
-    /// Four connections per core (2..16 cores → 8..16; at least 4), 5 s wait.
+    /// Two connections per core, 4..16 (each also gets a database thread, see `Workers`):
+    /// enough to overlap round trips with work, while more threads than that only added
+    /// memory (malloc arenas, connection buffers) under the publish benchmark. 5 s wait.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let max_size = u32::try_from(cores.saturating_mul(4).clamp(4, 16)).unwrap_or(8);
+        let max_size = u32::try_from(cores.saturating_mul(2).clamp(4, 16)).unwrap_or(4);
         PoolOptions {
             max_size,
             connection_timeout: Duration::from_secs(5),
