@@ -8,7 +8,9 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use notary_common::dsn::MysqlDsn;
+use notary_server::storage::schema::{changefeed, tuf_files};
 use notary_server::storage::{MetaStore, SqlStore};
+use notary_signer::keystore::private_keys;
 
 /// A database: MySQL/MariaDB or a SQLite file.
 #[derive(Debug, Clone)]
@@ -117,53 +119,6 @@ pub enum RawConnection {
     Mysql(diesel::MysqlConnection),
     /// SQLite.
     Sqlite(diesel::SqliteConnection),
-}
-
-diesel::table! {
-    /// The server's (and Go notary-server's) metadata table.
-    tuf_files (id) {
-        id -> Integer,
-        created_at -> Nullable<Timestamp>,
-        updated_at -> Nullable<Timestamp>,
-        deleted_at -> Nullable<Timestamp>,
-        gun -> Text,
-        role -> Text,
-        version -> Integer,
-        data -> Binary,
-        sha256 -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    /// The server's changefeed.
-    changefeed (id) {
-        id -> Integer,
-        created_at -> Nullable<Timestamp>,
-        gun -> Text,
-        version -> Integer,
-        sha256 -> Nullable<Text>,
-        category -> Text,
-    }
-}
-
-diesel::table! {
-    /// The signer's (and Go notary-signer's) key table.
-    private_keys (id) {
-        id -> Integer,
-        created_at -> Nullable<Timestamp>,
-        updated_at -> Nullable<Timestamp>,
-        deleted_at -> Nullable<Timestamp>,
-        key_id -> Text,
-        encryption_alg -> Text,
-        keywrap_alg -> Text,
-        algorithm -> Text,
-        passphrase_alias -> Text,
-        public -> Binary,
-        private -> Binary,
-        gun -> Text,
-        role -> Text,
-        last_used -> Nullable<Timestamp>,
-    }
 }
 
 /// One `tuf_files` row.

@@ -26,7 +26,7 @@
 //! MySQL tests print a skip message and pass.
 
 mod memory;
-mod schema;
+pub mod schema;
 mod sql;
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ mod memory;
 mod service;
 mod sql;
 
+/// Diesel view of Go's `private_keys` table, for tools that read a signer database.
+pub use sql::private_keys;
+
 use notary_tuf::keys::{KeyType, PrivateKey, PublicKey};
 
 pub use memory::MemoryKeyStore;
