@@ -7,6 +7,9 @@
 //!   `logfmt` (`time=... level=info msg="..." key=value`) or `text` (tracing's own).
 //! - Output goes to stderr, like logrus.
 //!
+//! - Fields of the spans an event happens in (e.g. the server's `request_id`) are printed
+//!   with the event's own, innermost span last; a field the event itself sets wins.
+//!
 //! [`init`] returns a [`LogHandle`] that can raise or lower the level at run time, which the
 //! binaries wire to SIGUSR1/SIGUSR2 as Go does.
 
@@ -14,11 +17,12 @@ use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, Layer, Registry};
@@ -144,7 +148,10 @@ pub fn init(level: LevelFilter, format: LogFormat) -> Result<LogHandle, LoggingE
         .with_target("tower", LevelFilter::INFO)
         .with_target("rustls", LevelFilter::INFO)
         .with_target("tokio_util", LevelFilter::INFO);
-    let base = tracing_subscriber::registry().with(filter).with(noise);
+    let base = tracing_subscriber::registry()
+        .with(filter)
+        .with(noise)
+        .with(SpanFieldsLayer);
     let out = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => base
@@ -173,12 +180,23 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                if let Some(SpanFields(recorded)) = span.extensions().get::<SpanFields>() {
+                    for (k, v) in recorded {
+                        if !fields.others.iter().any(|(own, _)| own == k) {
+                            fields.others.push((k.clone(), v.clone()));
+                        }
+                    }
+                }
+            }
+        }
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let level = logrus_level(*event.metadata().level());
         let line = if self.json {
@@ -197,6 +215,45 @@ fn logrus_level(level: Level) -> &'static str {
         Level::INFO => "info",
         Level::WARN => "warning",
         Level::ERROR => "error",
+    }
+}
+
+/// A span's fields, kept in its extensions by [`SpanFieldsLayer`].
+struct SpanFields(Vec<(String, serde_json::Value)>);
+
+/// Records every span's fields so that [`GoFormat`] can print them with the events inside
+/// the span (tracing-subscriber keeps them only pre-formatted in its own text format).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanFieldsLayer;
+
+impl<S> Layer<S> for SpanFieldsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields.others));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<SpanFields>() {
+            Some(SpanFields(recorded)) => {
+                for (k, v) in fields.others {
+                    match recorded.iter_mut().find(|(own, _)| *own == k) {
+                        Some(slot) => slot.1 = v,
+                        None => recorded.push((k, v)),
+                    }
+                }
+            }
+            None => extensions.insert(SpanFields(fields.others)),
+        }
     }
 }
 
@@ -338,6 +395,54 @@ mod tests {
         assert_eq!(v["time"], "2024-01-01T00:00:00.000Z");
         assert_eq!(v["count"], 3);
         assert_eq!(v["fields.level"], "x");
+    }
+
+    /// Collects what the formatter writes.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn span_fields_are_printed_with_events_and_event_fields_win() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(SpanFieldsLayer).with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .event_format(GoFormat { json: true }),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let outer =
+                tracing::error_span!("request", request_id = "r-1", gun = tracing::field::Empty);
+            let _o = outer.enter();
+            outer.record("gun", "example.com/app");
+            let inner = tracing::error_span!("sign", key_id = "k");
+            let _i = inner.enter();
+            tracing::error!(attempt = 2, "inside");
+            tracing::error!(request_id = "own", "overridden");
+        });
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {});
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["msg"], "inside");
+        assert_eq!(lines[0]["request_id"], "r-1");
+        assert_eq!(lines[0]["gun"], "example.com/app");
+        assert_eq!(lines[0]["key_id"], "k");
+        assert_eq!(lines[0]["attempt"], 2);
+        assert_eq!(lines[1]["request_id"], "own");
     }
 
     #[test]

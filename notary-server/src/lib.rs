@@ -229,23 +229,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The pool's connections in use and idle.
-///
-/// `SqlStore` does not expose its r2d2 pool, but its `Debug` output includes r2d2's
-/// `State { connections: N, idle_connections: M }`; this reads those two numbers until the
-/// store offers an accessor. `None` (no gauge update) if the format ever changes.
+/// The pool's connections in use and idle (for the pool gauge).
 fn pool_use(store: &SqlStore) -> Option<PoolUse> {
-    let text = format!("{store:?}");
-    let number = |field: &str| -> Option<u32> {
-        let start = text.find(&format!("{field}: "))? + field.len() + 2;
-        let digits: String = text[start..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    let connections = number(" connections")?;
-    let idle = number("idle_connections")?;
+    let (connections, idle) = store.pool_state();
     Some(PoolUse {
         in_use: connections.saturating_sub(idle),
         idle,

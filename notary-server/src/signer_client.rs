@@ -11,8 +11,17 @@
 //! [`CryptoError::Unavailable`]; everything else, including `Unknown` statuses the signer
 //! sent, becomes [`CryptoError::Other`]. No deadline is set on key and signing calls, like
 //! Go.
+//!
+//! Key lookups: signing asks `GetKeyInfo` for every key before `Sign` (as Go does), so each
+//! server signature would cost two round trips. Keys the signer reported as present are
+//! remembered for [`KEY_INFO_TTL`] (at most [`KEY_INFO_CAPACITY`] of them); a `Sign` that
+//! answers `NotFound` forgets the key at once. Absent keys are never remembered, so a key
+//! created on the signer is seen immediately; a key deleted on the signer may still be
+//! reported present for up to the TTL, and signing with it then fails with `NotFound`.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use notary_proto::key_management_client::KeyManagementClient;
 use notary_proto::signer_client::SignerClient;
@@ -33,11 +42,20 @@ pub const HEALTH_SERVICES: [&str; 2] = [
     notary_proto::health_names::SIGNER,
 ];
 
+/// How long a key the signer reported as present is remembered.
+pub const KEY_INFO_TTL: Duration = Duration::from_secs(30);
+/// Most keys remembered at once; the memory is emptied when full.
+pub const KEY_INFO_CAPACITY: usize = 10_000;
+
+/// Keys the signer recently reported as present: ID -> (key, role, when asked).
+type KeyInfoCache = Mutex<HashMap<String, (PublicKey, String, Instant)>>;
+
 /// The remote trust service: notary-signer reached over mutual TLS.
 #[derive(Debug, Clone)]
 pub struct RemoteCryptoService {
     channel: Channel,
     target: String,
+    key_info: Arc<KeyInfoCache>,
 }
 
 impl RemoteCryptoService {
@@ -84,6 +102,7 @@ impl RemoteCryptoService {
         Ok(RemoteCryptoService {
             channel: endpoint.connect_lazy(),
             target,
+            key_info: Arc::default(),
         })
     }
 
@@ -92,6 +111,7 @@ impl RemoteCryptoService {
         RemoteCryptoService {
             channel,
             target: target.into(),
+            key_info: Arc::default(),
         }
     }
 
@@ -130,6 +150,36 @@ impl RemoteCryptoService {
 
     fn signer(&self) -> SignerClient<Channel> {
         SignerClient::new(self.channel.clone())
+    }
+
+    fn key_info(&self) -> std::sync::MutexGuard<'_, HashMap<String, (PublicKey, String, Instant)>> {
+        // Map operations cannot be left half-done by a panic; keep serving.
+        self.key_info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remembered_key(&self, key_id: &str) -> Option<(PublicKey, String)> {
+        let mut cache = self.key_info();
+        match cache.get(key_id) {
+            Some((key, role, at)) if at.elapsed() < KEY_INFO_TTL => {
+                Some((key.clone(), role.clone()))
+            }
+            Some(_) => {
+                cache.remove(key_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_key(&self, key_id: &str, key: &PublicKey, role: &str) {
+        let mut cache = self.key_info();
+        if cache.len() >= KEY_INFO_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(
+            key_id.to_string(),
+            (key.clone(), role.to_string(), Instant::now()),
+        );
     }
 }
 
@@ -183,6 +233,9 @@ impl CryptoService for RemoteCryptoService {
     }
 
     async fn get_key(&self, key_id: &str) -> Result<Option<(PublicKey, String)>, CryptoError> {
+        if let Some(known) = self.remembered_key(key_id) {
+            return Ok(Some(known));
+        }
         let reply = match self
             .keys()
             .get_key_info(KeyId {
@@ -199,10 +252,9 @@ impl CryptoService for RemoteCryptoService {
             .and_then(|i| i.algorithm)
             .map(|a| a.algorithm)
             .ok_or_else(|| CryptoError::Other("signer reply lacks keyInfo.algorithm".into()))?;
-        Ok(Some((
-            PublicKey::new(KeyType::parse(&algorithm), reply.public_key),
-            reply.role,
-        )))
+        let key = PublicKey::new(KeyType::parse(&algorithm), reply.public_key);
+        self.remember_key(key_id, &key, &reply.role);
+        Ok(Some((key, reply.role)))
     }
 
     async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -215,7 +267,12 @@ impl CryptoService for RemoteCryptoService {
                 content: msg.to_vec(),
             })
             .await
-            .map_err(|s| map_status(&s))?;
+            .map_err(|s| {
+                if s.code() == Code::NotFound {
+                    self.key_info().remove(key_id);
+                }
+                map_status(&s)
+            })?;
         Ok(reply.into_inner().content)
     }
 }

@@ -194,6 +194,14 @@ fn slow_clients_get_408_and_a_closed_connection() {
         "no access-log line for the timed-out request:\n{}",
         server.log()
     );
+    // Events logged while serving carry the request's ID too (through its span).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["msg"] == "request timed out" && l["request_id"] == "slow-body-1"),
+        "the timeout warning lacks the request ID:\n{}",
+        server.log()
+    );
 }
 
 #[test]

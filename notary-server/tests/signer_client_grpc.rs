@@ -86,13 +86,20 @@ impl Pki {
 
     /// Starts the signer with client certificates required, on `listener`.
     fn start(&self, listener: TcpListener) -> RunningServer {
+        self.start_with(
+            listener,
+            Arc::new(KeyService::new(Arc::new(MemoryKeyStore::new()))),
+        )
+    }
+
+    /// [`Pki::start`] over the given keys.
+    fn start_with(&self, listener: TcpListener, keys: Arc<KeyService>) -> RunningServer {
         let files = ServerTlsFiles {
             cert: (self.path("server.crt"), "server.tls_cert_file".into()),
             key: (self.path("server.key"), "server.tls_key_file".into()),
             client_ca: Some((self.path("ca.crt"), "server.client_ca_file".into())),
         };
         let tls = notary_common::tls::server_config(&files, &[b"h2"]).unwrap();
-        let keys = Arc::new(KeyService::new(Arc::new(MemoryKeyStore::new())));
         notary_signer::grpc::start(listener, Arc::new(tls), keys).unwrap()
     }
 
@@ -156,6 +163,37 @@ async fn create_get_sign_round_trip() {
             .await,
         Err(CryptoError::Other(_))
     ));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_keys_are_forgotten_when_the_signer_no_longer_has_them() {
+    let pki = Pki::new();
+    let (l, port) = listener().await;
+    let keys = Arc::new(KeyService::new(Arc::new(MemoryKeyStore::new())));
+    let server = pki.start_with(l, keys.clone());
+    let client = pki.client(port);
+    let key = client
+        .create_key("docker.io/a", "timestamp", &KeyType::Ecdsa)
+        .await
+        .unwrap();
+    let id = key.key_id();
+    assert!(client.get_key(&id).await.unwrap().is_some());
+    // Deleted behind the client's back: the lookup is still answered from memory (one RPC
+    // saved per signature), but signing tells the truth and the memory is dropped.
+    keys.delete_key(&id).await.unwrap();
+    assert!(client.get_key(&id).await.unwrap().is_some());
+    assert!(matches!(
+        client.sign(&id, b"x").await,
+        Err(CryptoError::NotFound(_))
+    ));
+    assert_eq!(client.get_key(&id).await.unwrap(), None);
+    // A key created on the signer directly is visible at once.
+    let other = keys
+        .create_key("docker.io/a", "snapshot", "ecdsa")
+        .await
+        .unwrap();
+    assert!(client.get_key(&other.key_id()).await.unwrap().is_some());
     server.shutdown().await.unwrap();
 }
 

@@ -1,5 +1,5 @@
 //! Our notary-signer under load, over mutual-TLS gRPC exactly as notary-server talks to it,
-//! with its keys in MariaDB (every signature also records `last_used`, as Go's does).
+//! with its keys in MariaDB (a key's first signature records `last_used`, later ones once a minute).
 //!
 //! - `sustains_1000_signs_per_second_for_a_minute` (ignored: it takes a minute):
 //!   `cargo test -p notary-e2e --test signer_load -- --ignored --nocapture`

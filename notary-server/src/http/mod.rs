@@ -10,9 +10,8 @@
 //! - every request gets an ID ([`request_id`]), echoed as `X-Request-Id`, and one
 //!   access-log line at `info` level (`msg` `response completed`, with `method`, `path`,
 //!   `status`, `duration_us`, `request_id`, `gun`, `account`, `remote_addr`,
-//!   `user_agent`); other events logged while serving run inside a `request` span
-//!   carrying the ID (the logrus-style formats of `notary_common::logging` do not print
-//!   span fields yet, so there only the access-log line has it);
+//!   `user_agent`); every other event logged while serving carries the ID as well, through
+//!   a `request` span (at `error` level, so that it exists whenever anything is logged);
 //! - a matched route must finish within [`AppState::request_timeout`]
 //!   (`server.request_timeout_secs`), reading the body included; otherwise the answer is
 //!   `408 REQUEST_TIMEOUT` and the connection is closed.
@@ -117,7 +116,7 @@ pub async fn dispatch(
 ) -> HttpResponse {
     let started = Instant::now();
     let id = request_id::for_request(&req);
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = tracing::error_span!("request", request_id = %id);
     let (mut response, gun) = route_and_serve(&req, payload, &state, started)
         .instrument(span.clone())
         .await;
@@ -126,7 +125,11 @@ pub async fn dispatch(
             .headers_mut()
             .insert(request_id::X_REQUEST_ID, value);
     }
-    span.in_scope(|| access_log(&req, &response, &id, gun.as_deref(), started));
+    // The line's fields cost allocations; skip them when the level is off (benchmarks and
+    // busy deployments log at warn or error).
+    if tracing::enabled!(target: "notary_server::access", tracing::Level::INFO) {
+        span.in_scope(|| access_log(&req, &response, &id, gun.as_deref(), started));
+    }
     response
 }
 

@@ -183,6 +183,12 @@ impl std::fmt::Debug for SqlStore {
 }
 
 impl SqlStore {
+    /// The pool's connections: (open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// Opens a pool on `url` (`mysql://user:pass@host:port/database`) with
     /// default [`PoolOptions`]. Fails with `Unavailable` if no connection can
     /// be made within the connection timeout.

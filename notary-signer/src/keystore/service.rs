@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use notary_tuf::keys::PublicKey;
 
@@ -34,10 +35,21 @@ pub enum ServiceError {
 /// [`KeyService::delete_key`] on this process. The cache is per process, unbounded and never
 /// expires, so changes made by other processes to a cached key (deletion, re-encryption) are
 /// not seen until restart: the same trade-off as Go.
+///
+/// Go records `last_used` on every signature, a database write (and commit) per Sign. Here
+/// the first signature of a key in this process records it, later ones only once
+/// [`MARK_ACTIVE_INTERVAL`] has passed since: what `last_used` is for, telling pending keys
+/// (never used) from active ones, is unchanged, and the column stays accurate to that
+/// interval, while a busy signer no longer writes to its database on every Sign.
 pub struct KeyService {
     store: Arc<dyn KeyStore>,
     cache: Mutex<HashMap<String, Arc<StoredKey>>>,
+    marked: Mutex<HashMap<String, Instant>>,
+    mark_interval: Duration,
 }
+
+/// How stale `last_used` may get for a key that keeps signing.
+pub const MARK_ACTIVE_INTERVAL: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for KeyService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,7 +65,16 @@ impl KeyService {
         Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            marked: Mutex::new(HashMap::new()),
+            mark_interval: MARK_ACTIVE_INTERVAL,
         }
+    }
+
+    /// Sets how stale `last_used` may get for a key that keeps signing (zero: Go's
+    /// behaviour, a write on every Sign).
+    pub fn with_mark_active_interval(mut self, interval: Duration) -> Self {
+        self.mark_interval = interval;
+        self
     }
 
     /// The underlying store.
@@ -95,7 +116,8 @@ impl KeyService {
     }
 
     /// Signs `content` as given (no prehash beyond what the algorithm does) and marks the
-    /// key active. A failure to mark it is logged only, as in Go.
+    /// key active (at most once per [`MARK_ACTIVE_INTERVAL`]). A failure to mark it is
+    /// logged only, as in Go.
     pub async fn sign(
         &self,
         key_id: &str,
@@ -109,15 +131,110 @@ impl KeyService {
                 key_id: key_id.to_string(),
                 reason: e.to_string(),
             })?;
-        if let Err(e) = self.store.mark_active(key_id).await {
-            tracing::error!(key_id, error = %e, "could not mark key as active");
+        if self.mark_due(key_id) {
+            match self.store.mark_active(key_id).await {
+                Ok(()) => {
+                    self.lock_marked()
+                        .insert(key_id.to_string(), Instant::now());
+                }
+                Err(e) => tracing::error!(key_id, error = %e, "could not mark key as active"),
+            }
         }
         Ok((key, signature))
+    }
+
+    fn lock_marked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.marked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this Sign should record `last_used`.
+    fn mark_due(&self, key_id: &str) -> bool {
+        self.lock_marked()
+            .get(key_id)
+            .is_none_or(|at| at.elapsed() >= self.mark_interval)
     }
 
     /// Drops the key from the cache and soft-deletes it.
     pub async fn delete_key(&self, key_id: &str) -> Result<(), KeyStoreError> {
         self.lock().remove(key_id);
+        self.lock_marked().remove(key_id);
         self.store.delete_key(key_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use notary_tuf::keys::KeyType;
+
+    use super::*;
+    use crate::keystore::MemoryKeyStore;
+
+    /// A memory store that counts `mark_active` calls.
+    #[derive(Default)]
+    struct CountingStore {
+        inner: MemoryKeyStore,
+        marks: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl KeyStore for CountingStore {
+        async fn create_key(
+            &self,
+            gun: &str,
+            role: &str,
+            key_type: &KeyType,
+        ) -> Result<PublicKey, KeyStoreError> {
+            self.inner.create_key(gun, role, key_type).await
+        }
+        async fn get_key(&self, key_id: &str) -> Result<StoredKey, KeyStoreError> {
+            self.inner.get_key(key_id).await
+        }
+        async fn mark_active(&self, key_id: &str) -> Result<(), KeyStoreError> {
+            self.marks.fetch_add(1, Ordering::SeqCst);
+            self.inner.mark_active(key_id).await
+        }
+        async fn delete_key(&self, key_id: &str) -> Result<(), KeyStoreError> {
+            self.inner.delete_key(key_id).await
+        }
+        async fn reencrypt_alias(&self, from: &str, to: &str) -> Result<usize, KeyStoreError> {
+            self.inner.reencrypt_alias(from, to).await
+        }
+        async fn check_health(&self) -> Result<(), KeyStoreError> {
+            self.inner.check_health().await
+        }
+    }
+
+    #[tokio::test]
+    async fn last_used_is_written_once_per_interval_per_key() {
+        let store = Arc::new(CountingStore::default());
+        let keys = KeyService::new(store.clone());
+        let a = keys.create_key("g", "timestamp", "ecdsa").await.unwrap();
+        let b = keys.create_key("g", "snapshot", "ed25519").await.unwrap();
+        for _ in 0..5 {
+            keys.sign(&a.key_id(), b"msg").await.unwrap();
+        }
+        assert_eq!(
+            store.marks.load(Ordering::SeqCst),
+            1,
+            "first Sign of a marks it"
+        );
+        keys.sign(&b.key_id(), b"msg").await.unwrap();
+        assert_eq!(store.marks.load(Ordering::SeqCst), 2, "each key is marked");
+        // Deleting forgets the mark.
+        keys.delete_key(&b.key_id()).await.unwrap();
+        assert!(!keys.lock_marked().contains_key(&b.key_id()));
+    }
+
+    #[tokio::test]
+    async fn a_zero_interval_marks_on_every_sign_as_go_does() {
+        let store = Arc::new(CountingStore::default());
+        let keys = KeyService::new(store.clone()).with_mark_active_interval(Duration::ZERO);
+        let a = keys.create_key("g", "timestamp", "ecdsa").await.unwrap();
+        for _ in 0..3 {
+            keys.sign(&a.key_id(), b"msg").await.unwrap();
+        }
+        assert_eq!(store.marks.load(Ordering::SeqCst), 3);
     }
 }
