@@ -167,10 +167,33 @@ pub fn verify_signature(msg: &[u8], sig: &Signature, key: &PublicKey) -> Result<
     }
 }
 
+/// Most signature verifications [`verify_signatures`] tries per key ID of the role.
+///
+/// Real Notary and Docker clients write one signature per key, so a key with more than one
+/// signature in a file is already unusual; four leaves room for odd but honest files (a
+/// stale signature kept next to a fresh one) while bounding the work at four verifications
+/// per role key however many signatures a file carries.
+pub const MAX_ATTEMPTS_PER_KEY: usize = 4;
+
 /// Go `VerifySignatures`: re-canonicalizes the generic `signed` value, then requires at
 /// least `threshold` distinct key IDs of `role` with a valid signature. A signature whose
 /// `keyid` names a role key whose content hashes to a different ID aborts with
 /// [`TufError::InvalidKeyId`]. Returns the IDs that verified.
+///
+/// # Bounded work
+/// Go verifies every signature naming a role key, so a file carrying thousands of garbage
+/// signatures for one real key costs thousands of verifications. Here, walking the
+/// signatures in order, one naming a role key is skipped when
+/// 1. its key ID already has a valid signature (the result cannot change),
+/// 2. the same (key ID, method, bytes) was already tried (verification is deterministic),
+/// 3. its key ID has used up [`MAX_ATTEMPTS_PER_KEY`] verifications.
+///
+/// So at most `role keys × MAX_ATTEMPTS_PER_KEY` signatures are verified. Rules 1 and 2
+/// never change the outcome. Rule 3 is where we differ from Go: a valid signature that
+/// follows four distinct failed ones for the same key does not count. Clients write one
+/// signature per key, which is always the first and only attempt for that key, so nothing
+/// a real client produces is refused. The key-ID check still looks at every signature (once
+/// per distinct key ID), so it rejects exactly what Go rejects.
 pub fn verify_signatures(file: &SignedFile, role: &BaseRole) -> Result<BTreeSet<String>, TufError> {
     if file.signatures.is_empty() {
         return Err(TufError::NoSignatures);
@@ -179,23 +202,56 @@ pub fn verify_signatures(file: &SignedFile, role: &BaseRole) -> Result<BTreeSet<
         return Err(TufError::RoleThreshold(String::new()));
     }
     let msg = file.canonical_signed()?;
-    let mut valid = BTreeSet::new();
-    for sig in &file.signatures {
-        let Some(key) = role.keys.get(&sig.keyid) else {
-            continue;
-        };
-        if key.key_id() != sig.keyid {
-            return Err(TufError::InvalidKeyId);
-        }
-        if verify_signature(&msg, sig, key).is_ok() {
-            valid.insert(sig.keyid.clone());
-        }
-    }
+    let valid = valid_key_ids(&file.signatures, role, |sig, key| {
+        verify_signature(&msg, sig, key).is_ok()
+    })?;
     if (valid.len() as i64) < role.threshold {
         return Err(TufError::RoleThreshold(format!(
             "valid signatures did not meet threshold for {}",
             role.name
         )));
+    }
+    Ok(valid)
+}
+
+/// The key IDs of `role` with a valid signature among `sigs`, calling `verify` only for the
+/// signatures the rules of [`verify_signatures`] select (a separate function so tests can
+/// count the calls).
+fn valid_key_ids(
+    sigs: &[Signature],
+    role: &BaseRole,
+    mut verify: impl FnMut(&Signature, &PublicKey) -> bool,
+) -> Result<BTreeSet<String>, TufError> {
+    let mut valid = BTreeSet::new();
+    // Per key ID: the signatures verified so far (at most MAX_ATTEMPTS_PER_KEY). Its
+    // presence also records that the key ID was checked against the key's content.
+    let mut tried: BTreeMap<&str, Vec<&Signature>> = BTreeMap::new();
+    for sig in sigs {
+        let Some(key) = role.keys.get(&sig.keyid) else {
+            continue;
+        };
+        let attempts = match tried.entry(sig.keyid.as_str()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                // Hashing the key once per ID, not once per signature.
+                if key.key_id() != sig.keyid {
+                    return Err(TufError::InvalidKeyId);
+                }
+                e.insert(Vec::new())
+            }
+        };
+        if valid.contains(&sig.keyid)
+            || attempts.len() >= MAX_ATTEMPTS_PER_KEY
+            || attempts
+                .iter()
+                .any(|t| t.method == sig.method && t.sig == sig.sig)
+        {
+            continue;
+        }
+        attempts.push(sig);
+        if verify(sig, key) {
+            valid.insert(sig.keyid.clone());
+        }
     }
     Ok(valid)
 }
@@ -846,4 +902,173 @@ pub fn next_timestamp(
     ts.common.version += 1;
     ts.common.expires = now + chrono::Duration::days(TIMESTAMP_EXPIRY_DAYS);
     Ok(ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{PrivateKey, SignatureMethod};
+
+    const MSG: &[u8] = b"{\"_type\":\"Targets\",\"version\":2}";
+
+    fn key() -> PrivateKey {
+        PrivateKey::generate(&KeyType::Ecdsa).unwrap()
+    }
+
+    fn good(k: &PrivateKey) -> Signature {
+        Signature {
+            keyid: k.public_key().key_id(),
+            method: SignatureMethod::Ecdsa,
+            sig: k.sign(MSG).unwrap(),
+        }
+    }
+
+    /// `n` distinct, well-formed (64-byte) but wrong signatures claiming `k`'s ID.
+    fn bad(k: &PrivateKey, n: usize) -> Vec<Signature> {
+        let keyid = k.public_key().key_id();
+        (0..n)
+            .map(|i| {
+                let mut sig = vec![0x5a; 64];
+                sig[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                Signature {
+                    keyid: keyid.clone(),
+                    method: SignatureMethod::Ecdsa,
+                    sig,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the selection with the real verifier and returns (valid IDs, verifications).
+    fn run(sigs: &[Signature], role: &BaseRole) -> (Result<BTreeSet<String>, TufError>, usize) {
+        let mut calls = 0;
+        let valid = valid_key_ids(sigs, role, |sig, key| {
+            calls += 1;
+            verify_signature(MSG, sig, key).is_ok()
+        });
+        (valid, calls)
+    }
+
+    #[test]
+    fn flood_of_bad_signatures_for_one_key_costs_the_bound() {
+        let k = key();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let (valid, calls) = run(&bad(&k, 10_000), &role);
+        assert_eq!(valid.unwrap(), BTreeSet::new());
+        assert_eq!(calls, MAX_ATTEMPTS_PER_KEY);
+    }
+
+    #[test]
+    fn flood_is_bounded_per_role_key() {
+        let (a, b) = (key(), key());
+        let role = BaseRole::new("targets", 2, [a.public_key(), b.public_key()]);
+        let mut sigs = Vec::new();
+        // Interleaved, plus a flood for a key outside the role (never verified).
+        for (x, y) in bad(&a, 5_000).into_iter().zip(bad(&b, 5_000)) {
+            sigs.push(x);
+            sigs.push(y);
+        }
+        sigs.extend(bad(&key(), 5_000));
+        let (valid, calls) = run(&sigs, &role);
+        assert!(valid.unwrap().is_empty());
+        assert_eq!(calls, 2 * MAX_ATTEMPTS_PER_KEY);
+    }
+
+    #[test]
+    fn valid_signature_after_a_few_bad_ones_counts() {
+        let k = key();
+        let id = k.public_key().key_id();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let mut sigs = bad(&k, MAX_ATTEMPTS_PER_KEY - 1);
+        sigs.push(good(&k));
+        let (valid, calls) = run(&sigs, &role);
+        assert_eq!(valid.unwrap(), BTreeSet::from([id]));
+        assert_eq!(calls, MAX_ATTEMPTS_PER_KEY);
+    }
+
+    #[test]
+    fn valid_signature_beyond_the_bound_does_not_count() {
+        // The one place we differ from Go, which would find the valid signature.
+        let k = key();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let mut sigs = bad(&k, MAX_ATTEMPTS_PER_KEY);
+        sigs.push(good(&k));
+        let (valid, calls) = run(&sigs, &role);
+        assert!(valid.unwrap().is_empty());
+        assert_eq!(calls, MAX_ATTEMPTS_PER_KEY);
+    }
+
+    #[test]
+    fn proven_key_is_not_verified_again() {
+        let k = key();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let mut sigs = vec![good(&k)];
+        sigs.extend(bad(&k, 10_000));
+        let (valid, calls) = run(&sigs, &role);
+        assert_eq!(valid.unwrap().len(), 1);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn repeated_signatures_are_tried_once() {
+        let k = key();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let one_bad = bad(&k, 1).remove(0);
+        // 10k copies of one bad signature use one attempt, so a valid one still counts.
+        let mut sigs = vec![one_bad.clone(); 10_000];
+        sigs.push(good(&k));
+        let (valid, calls) = run(&sigs, &role);
+        assert_eq!(valid.unwrap().len(), 1);
+        assert_eq!(calls, 2);
+        // The same bytes under another method are a different input.
+        let mut other_method = one_bad.clone();
+        other_method.method = SignatureMethod::RsaPss;
+        let (valid, calls) = run(&[one_bad, other_method], &role);
+        assert!(valid.unwrap().is_empty());
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn key_id_mismatch_is_found_behind_a_flood() {
+        let (a, b) = (key(), key());
+        let mut role = BaseRole::new("targets", 1, [a.public_key()]);
+        // b listed under an ID that is not its own: any signature naming that ID aborts.
+        role.keys.insert("f".repeat(64), b.public_key());
+        let mut sigs = vec![good(&a)];
+        sigs.extend(bad(&a, 10_000));
+        let mut wrong = good(&b);
+        wrong.keyid = "f".repeat(64);
+        sigs.push(wrong);
+        let (valid, calls) = run(&sigs, &role);
+        assert_eq!(valid, Err(TufError::InvalidKeyId));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn verify_signatures_refuses_a_flood_as_threshold_failure() {
+        let k = key();
+        let role = BaseRole::new("targets", 1, [k.public_key()]);
+        let signed = serde_json::json!({
+            "_type": "Targets", "expires": "2031-01-01T00:00:00Z", "version": 2
+        });
+        let canonical = crate::canonical::to_canonical_bytes(&signed).unwrap();
+        let mut sigs = bad(&k, 10_000);
+        let file = SignedFile::parse(&metadata::envelope_bytes(&canonical, &sigs)).unwrap();
+        assert_eq!(
+            verify_signatures(&file, &role),
+            Err(TufError::RoleThreshold(
+                "valid signatures did not meet threshold for targets".into()
+            ))
+        );
+        // Control: the real signature in front of the same flood meets the threshold.
+        sigs.insert(
+            0,
+            Signature {
+                sig: k.sign(&canonical).unwrap(),
+                ..good(&k)
+            },
+        );
+        let file = SignedFile::parse(&metadata::envelope_bytes(&canonical, &sigs)).unwrap();
+        assert_eq!(verify_signatures(&file, &role).unwrap().len(), 1);
+    }
 }

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use notary_tuf::roles::{self, RoleName};
 use notary_tuf::verify::RepoBuilder;
 use notary_tuf::SignedFile;
 
 use super::generate::{self, Base, ReadError, SignFailure};
 use super::{Ctx, UpdateError, ValidationDetail};
-use crate::storage::MetaUpdate;
+use crate::storage::{MetaUpdate, StoredFile};
 
 /// Go's message when the server cannot make the snapshot itself.
 pub const NO_SNAPSHOT_KEY_MSG: &str =
@@ -29,76 +30,34 @@ pub const NO_ROOT_MSG: &str = "no pre-existing root and no root provided in upda
 /// is the version of the timestamp this validation started from plus one, exactly one of
 /// several concurrent updates from the same state can commit, the others get
 /// [`UpdateError::OldVersion`].
+///
+/// Decoding the uploads and checking their signatures (the [`RepoBuilder`] work) runs on
+/// tokio's blocking pool: an upload can carry megabytes of metadata and many signatures,
+/// and on the async worker that work would stall every other request the worker serves.
+/// Storage reads, signing and the commit stay on the async side, interleaved with those
+/// steps as before. Must be called within a tokio runtime.
 pub async fn apply_update(
     ctx: &Ctx<'_>,
     gun: &str,
     parts: Vec<(String, Vec<u8>)>,
 ) -> Result<(), UpdateError> {
-    let mut uploaded: BTreeMap<String, SignedFile> = BTreeMap::new();
-    for (role, bytes) in parts {
-        if !roles::is_valid_role(&role) {
-            // The HTTP layer rejects these with INVALID_ROLE before we get here.
-            return Err(UpdateError::Invalid(None));
-        }
-        let file = SignedFile::parse(&bytes).map_err(|_| UpdateError::Invalid(None))?;
-        // The version columns are 32-bit (Go's schema): refuse what storage cannot hold as
-        // the client's error rather than failing the commit with 500. The timestamp part is
-        // ignored anyway.
-        if role != roles::TIMESTAMP && i32::try_from(file.common.version).is_err() {
-            return Err(UpdateError::invalid(out_of_range(
-                &role,
-                file.common.version,
-            )));
-        }
-        uploaded.insert(role, file);
-    }
+    let (gun_owned, now) = (gun.to_string(), ctx.now);
+    let mut check = off_thread(move || Check::decode(&gun_owned, now, parts)).await?;
 
     let base = Base::load(ctx, gun).await.map_err(read_error)?;
-    let mut builder = RepoBuilder::new(gun, ctx.now);
-    let mut writes: Vec<MetaUpdate> = Vec::new();
-
-    // V1: the stored root must still validate; expiry is tolerated.
-    if let Some(stored) = base
+    let stored_root = base
         .current(ctx, gun, roles::ROOT)
         .await
-        .map_err(read_error)?
-    {
-        builder
-            .load(roles::ROOT, &stored.data, 1, true)
-            .map_err(|_| UpdateError::Invalid(None))?;
-    }
-
-    // V2: the new root, signed under the stored root's and its own root role.
-    if let Some(root) = uploaded.get(roles::ROOT) {
-        let current = builder.loaded_version(roles::ROOT);
-        let version = root.common.version;
-        if version != current && version != current + 1 {
-            return Err(UpdateError::invalid(ValidationDetail::bad_root(format!(
-                "Root modifications must increment the version. Current {current}, new {version}"
-            ))));
-        }
-        builder = builder.bootstrap_new_builder();
-        builder
-            .load(roles::ROOT, &root.raw, current, false)
-            .map_err(|e| UpdateError::invalid(ValidationDetail::bad_root(e.to_string())))?;
-        writes.push(write_of(roles::ROOT, root));
-    } else if !builder.is_loaded(roles::ROOT) {
-        return Err(UpdateError::invalid(ValidationDetail::validation(
-            NO_ROOT_MSG,
-        )));
-    }
+        .map_err(read_error)?;
+    check = off_thread(move || check.root(stored_root)).await?;
 
     // V3: targets and delegations, parents before children; stored ancestors are loaded
     // so a delegation can be checked against its parent.
-    let mut targets_roles: Vec<&String> = uploaded
-        .keys()
-        .filter(|r| r.as_str() == roles::TARGETS || roles::is_delegation(r))
-        .collect();
-    roles::sort_roles(&mut targets_roles);
-    for role in targets_roles {
+    for role in check.targets_roles() {
         let name = RoleName::new(role.as_str()).map_err(|_| UpdateError::Invalid(None))?;
+        let mut ancestors = Vec::new();
         for ancestor in name.ancestors() {
-            if builder.is_loaded(ancestor.as_str()) {
+            if check.builder.is_loaded(ancestor.as_str()) {
                 continue;
             }
             // A missing ancestor is not an error here; loading the child then fails.
@@ -107,30 +66,37 @@ pub async fn apply_update(
                 .await
                 .map_err(read_error)?
             {
-                builder
-                    .load(ancestor.as_str(), &stored.data, 1, true)
-                    .map_err(|_| UpdateError::Invalid(None))?;
+                ancestors.push((ancestor.as_str().to_string(), stored));
             }
         }
-        let file = &uploaded[role];
-        builder
-            .load(role, &file.raw, 1, false)
-            .map_err(|e| UpdateError::invalid(ValidationDetail::bad_targets(e.to_string())))?;
-        writes.push(write_of(role, file));
+        check = off_thread(move || check.targets(&role, ancestors)).await?;
     }
 
-    let root = builder
-        .root()
-        .map(|r| r.typed.clone())
-        .ok_or(UpdateError::Invalid(None))?;
+    // V4: the client's snapshot (checked for consistency with every file loaded above).
+    let (check, root, snapshot_entries) = off_thread(move || {
+        let root = check
+            .builder
+            .root()
+            .map(|r| r.typed.clone())
+            .ok_or(UpdateError::Invalid(None))?;
+        let check = check.snapshot()?;
+        // Hashing every loaded file is only needed when the server makes the snapshot.
+        let entries = if check.uploaded.contains_key(roles::SNAPSHOT) {
+            Vec::new()
+        } else {
+            check.builder.snapshot_meta_updates()
+        };
+        Ok::<_, UpdateError>((check, root, entries))
+    })
+    .await?;
+    let Check {
+        uploaded,
+        mut writes,
+        ..
+    } = check;
 
-    // V4: the client's snapshot (checked for consistency with every file loaded above), or
-    // one generated by the server.
+    // Or the snapshot generated by the server.
     let snapshot_bytes = if let Some(snapshot) = uploaded.get(roles::SNAPSHOT) {
-        builder
-            .load(roles::SNAPSHOT, &snapshot.raw, 1, false)
-            .map_err(|e| UpdateError::invalid(ValidationDetail::bad_snapshot(e.to_string())))?;
-        writes.push(write_of(roles::SNAPSHOT, snapshot));
         snapshot.raw.clone()
     } else {
         let prev = match &base.snapshot {
@@ -142,7 +108,7 @@ pub async fn apply_update(
             None => None,
         };
         let (bytes, version) =
-            generate::make_snapshot(ctx, &root, prev.as_ref(), &builder.snapshot_meta_updates())
+            generate::make_snapshot(ctx, &root, prev.as_ref(), &snapshot_entries)
                 .await
                 .map_err(|f| match f {
                     SignFailure::NotHeld(_) => UpdateError::invalid(
@@ -184,6 +150,142 @@ pub async fn apply_update(
     // V6: all or nothing.
     ctx.store.update_many(gun, writes).await?;
     Ok(())
+}
+
+/// Runs CPU-bound validation on tokio's blocking pool and waits for it without holding
+/// the async worker, inside the caller's tracing span. A panic in `f` is re-raised here,
+/// as if `f` had run inline.
+async fn off_thread<T, F>(f: F) -> Result<T, UpdateError>
+where
+    F: FnOnce() -> Result<T, UpdateError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    let task = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        f()
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down under us.
+        Err(_) => Err(UpdateError::Unavailable("server is shutting down".into())),
+    }
+}
+
+/// The synchronous part of an update: the decoded uploads, the builder they are loaded
+/// into and the rows to write. Each step consumes and returns it, so it can move to the
+/// blocking pool and back between the storage reads the async side does.
+struct Check {
+    uploaded: BTreeMap<String, SignedFile>,
+    builder: RepoBuilder,
+    writes: Vec<MetaUpdate>,
+}
+
+impl Check {
+    /// Decodes every uploaded part (the last part of a role wins).
+    fn decode(
+        gun: &str,
+        now: DateTime<Utc>,
+        parts: Vec<(String, Vec<u8>)>,
+    ) -> Result<Check, UpdateError> {
+        let mut uploaded: BTreeMap<String, SignedFile> = BTreeMap::new();
+        for (role, bytes) in parts {
+            if !roles::is_valid_role(&role) {
+                // The HTTP layer rejects these with INVALID_ROLE before we get here.
+                return Err(UpdateError::Invalid(None));
+            }
+            let file = SignedFile::parse(&bytes).map_err(|_| UpdateError::Invalid(None))?;
+            // The version columns are 32-bit (Go's schema): refuse what storage cannot hold
+            // as the client's error rather than failing the commit with 500. The timestamp
+            // part is ignored anyway.
+            if role != roles::TIMESTAMP && i32::try_from(file.common.version).is_err() {
+                return Err(UpdateError::invalid(out_of_range(
+                    &role,
+                    file.common.version,
+                )));
+            }
+            uploaded.insert(role, file);
+        }
+        Ok(Check {
+            uploaded,
+            builder: RepoBuilder::new(gun, now),
+            writes: Vec::new(),
+        })
+    }
+
+    /// V1 and V2: the stored root (if any) must still validate, expiry tolerated; an
+    /// uploaded root must be signed under the stored root's and its own root role.
+    fn root(mut self, stored: Option<StoredFile>) -> Result<Check, UpdateError> {
+        if let Some(stored) = stored {
+            self.builder
+                .load(roles::ROOT, &stored.data, 1, true)
+                .map_err(|_| UpdateError::Invalid(None))?;
+        }
+        if let Some(root) = self.uploaded.get(roles::ROOT) {
+            let current = self.builder.loaded_version(roles::ROOT);
+            let version = root.common.version;
+            if version != current && version != current + 1 {
+                return Err(UpdateError::invalid(ValidationDetail::bad_root(format!(
+                    "Root modifications must increment the version. Current {current}, new {version}"
+                ))));
+            }
+            self.builder = self.builder.bootstrap_new_builder();
+            self.builder
+                .load(roles::ROOT, &root.raw, current, false)
+                .map_err(|e| UpdateError::invalid(ValidationDetail::bad_root(e.to_string())))?;
+            self.writes.push(write_of(roles::ROOT, root));
+        } else if !self.builder.is_loaded(roles::ROOT) {
+            return Err(UpdateError::invalid(ValidationDetail::validation(
+                NO_ROOT_MSG,
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The uploaded targets roles, parents before children.
+    fn targets_roles(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .uploaded
+            .keys()
+            .filter(|r| r.as_str() == roles::TARGETS || roles::is_delegation(r))
+            .cloned()
+            .collect();
+        roles::sort_roles(&mut out);
+        out
+    }
+
+    /// V3 for one role: its stored `ancestors` (those not loaded yet, shallowest first),
+    /// then the uploaded file.
+    fn targets(
+        mut self,
+        role: &str,
+        ancestors: Vec<(String, StoredFile)>,
+    ) -> Result<Check, UpdateError> {
+        for (ancestor, stored) in ancestors {
+            self.builder
+                .load(&ancestor, &stored.data, 1, true)
+                .map_err(|_| UpdateError::Invalid(None))?;
+        }
+        let file = &self.uploaded[role];
+        self.builder
+            .load(role, &file.raw, 1, false)
+            .map_err(|e| UpdateError::invalid(ValidationDetail::bad_targets(e.to_string())))?;
+        self.writes.push(write_of(role, file));
+        Ok(self)
+    }
+
+    /// V4 for an uploaded snapshot: signatures, expiry, and consistency with every file
+    /// loaded so far. Nothing to do without one.
+    fn snapshot(mut self) -> Result<Check, UpdateError> {
+        if let Some(snapshot) = self.uploaded.get(roles::SNAPSHOT) {
+            self.builder
+                .load(roles::SNAPSHOT, &snapshot.raw, 1, false)
+                .map_err(|e| UpdateError::invalid(ValidationDetail::bad_snapshot(e.to_string())))?;
+            self.writes.push(write_of(roles::SNAPSHOT, snapshot));
+        }
+        Ok(self)
+    }
 }
 
 /// The validation error for a version the storage cannot hold, of the role's kind.

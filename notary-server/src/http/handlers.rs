@@ -148,7 +148,21 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let boundary = upload::multipart_boundary(req)?;
     let body = upload::read_body(req, payload, state.max_request_bytes).await?;
-    let parts = upload::parse_parts(&boundary, body).await?;
+    // Splitting the parts decodes each one as JSON: work proportional to the body (up to
+    // `max_request_bytes`), kept off the actix worker like the validation in
+    // `apply_update`. The body is in memory, so the future never waits on I/O.
+    // The request span goes along so the parser's log lines keep the request ID.
+    let (runtime, span) = (tokio::runtime::Handle::current(), tracing::Span::current());
+    let parts = match tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        runtime.block_on(upload::parse_parts(&boundary, body))
+    })
+    .await
+    {
+        Ok(parts) => parts?,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => return Err(ApiError::unknown()),
+    };
     domain::apply_update(&ctx(state), gun, parts).await?;
     Ok(HttpResponse::Ok().finish())
 }
