@@ -21,6 +21,7 @@ COPY migrations migrations
 COPY tests tests
 COPY bench bench
 COPY notary-migrate notary-migrate
+COPY fuzz fuzz
 RUN cargo build --release --locked -p notary-signer \
  && install -m 0755 target/release/notary-signer /usr/local/bin/notary-signer
 

@@ -1,4 +1,5 @@
-//! The stand-alone driver behind each target binary when it is not built by `cargo fuzz`.
+//! The stand-alone driver behind each target binary when it is not built by `cargo fuzz`,
+//! also used in-process by the smoke test (`tests/smoke.rs`).
 //!
 //! ```text
 //! fuzz_<target> [--iterations N] [--seconds S] [--seed N] [--max-len BYTES]
@@ -7,131 +8,153 @@
 //!
 //! - With FILE/DIR arguments: runs the target once on each file (reproducing a crash, or
 //!   replaying a libFuzzer corpus) and exits.
-//! - Otherwise: starts from the built-in seeds plus every file in each `--corpus` DIR, and
-//!   runs N iterations (default 100000) or S seconds (whichever ends first, if both are
-//!   given), each on a seed mutated 1–8 times by a xorshift PRNG (`--seed`, default from
-//!   the clock; printed so a run can be repeated).
+//! - Otherwise: runs the built-in seeds and every file in each `--corpus` DIR once, then N
+//!   mutated inputs (default 100000) or for S seconds (whichever ends first, if both are
+//!   given), each a corpus entry mutated 1–8 times by a xorshift PRNG (`--seed`, default
+//!   from the clock; printed so a run can be repeated).
 //! - `--write-seeds DIR` writes the built-in seeds (a starting corpus for libFuzzer) and
 //!   exits.
 //!
 //! A panic in the target stops the run: the input is written to
-//! `artifacts/<target>/crash-<hash>` (relative to the working directory), its path is
-//! printed, and the process exits with status 1.
+//! `artifacts/fuzz_<target>/crash-<hash>` (relative to the working directory, as
+//! `cargo fuzz` does), its path is printed, and the process exits with status 1.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Runs the driver for `name` with the process arguments.
-pub fn main(name: &str, target: fn(&[u8])) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match Options::parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("fuzz_{name}: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Some(dir) = &opts.write_seeds {
-        std::fs::create_dir_all(dir).expect("create seed directory");
-        for (i, seed) in crate::seeds::for_target(name).iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("write seed");
-        }
-        println!("fuzz_{name}: wrote seeds to {}", dir.display());
-        return;
-    }
-    if !opts.replay.is_empty() {
-        let files = expand(&opts.replay);
-        for f in &files {
-            let data = std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
-            run_one(name, target, &data);
-        }
-        println!("fuzz_{name}: replayed {} input(s), no failure", files.len());
-        return;
-    }
+/// How a [`fuzz`] run is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Mutated inputs to run after the corpus.
+    pub iterations: u64,
+    /// Stop the mutation phase after this long, even if `iterations` are not done.
+    pub time_limit: Option<Duration>,
+    /// PRNG seed (0 is treated as 1); the same seed and corpus give the same inputs.
+    pub seed: u64,
+    /// Mutated inputs are cut to this many bytes.
+    pub max_len: usize,
+    /// Files, or directories whose files, are added to the built-in seeds.
+    pub corpus: Vec<PathBuf>,
+}
 
+impl Default for Options {
+    /// 100000 iterations, no time limit, a seed from the clock, 8 KiB inputs, no corpus.
+    fn default() -> Options {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Options {
+            iterations: 100_000,
+            time_limit: None,
+            seed: clock | 1,
+            max_len: 8192,
+            corpus: Vec::new(),
+        }
+    }
+}
+
+/// What a [`fuzz`] run did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Built-in seeds run.
+    pub seeds: usize,
+    /// Corpus files run.
+    pub corpus_files: usize,
+    /// Mutated inputs run.
+    pub mutations: u64,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Every input run: seeds, corpus files and mutations.
+    pub fn total(&self) -> u64 {
+        self.seeds as u64 + self.corpus_files as u64 + self.mutations
+    }
+}
+
+/// An input on which the target panicked.
+#[derive(Clone, Debug)]
+pub struct Crash {
+    /// The input.
+    pub input: Vec<u8>,
+    /// The panic message.
+    pub message: String,
+}
+
+impl Crash {
+    /// Writes the input to `<dir>/fuzz_<name>/crash-<hash of the input>` and returns that
+    /// path.
+    pub fn save(&self, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.input.hash(&mut h);
+        let dir = dir.join(format!("fuzz_{name}"));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("crash-{:016x}", h.finish()));
+        std::fs::write(&path, &self.input)?;
+        Ok(path)
+    }
+}
+
+impl fmt::Display for Crash {
+    /// The message, then the input as an escaped byte string (so a CI log alone is enough
+    /// to reproduce it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (on a {}-byte input: b\"{}\")",
+            self.message,
+            self.input.len(),
+            self.input.escape_ascii()
+        )
+    }
+}
+
+/// Runs `target` on the built-in seeds of `name`, then on every corpus file, then on
+/// `opts.iterations` mutated inputs. Stops at the first input that panics.
+pub fn fuzz(name: &str, target: fn(&[u8]), opts: &Options) -> Result<Report, Crash> {
+    let started = Instant::now();
     let mut corpus = crate::seeds::for_target(name);
+    let seeds = corpus.len();
     for f in expand(&opts.corpus) {
         if let Ok(data) = std::fs::read(&f) {
             corpus.push(data);
         }
     }
-    let mut rng = Rng::new(opts.seed);
-    let started = Instant::now();
-    let mut done = 0u64;
-    // The seeds themselves first.
-    for seed in &corpus {
-        run_one(name, target, seed);
-        done += 1;
+    let corpus_files = corpus.len() - seeds;
+    for input in &corpus {
+        run_one(target, input)?;
     }
-    while done < opts.iterations && opts.seconds.is_none_or(|s| started.elapsed() < s) {
+
+    let mut rng = Rng::new(opts.seed);
+    let mutating = Instant::now();
+    let mut mutations = 0u64;
+    while mutations < opts.iterations && opts.time_limit.is_none_or(|t| mutating.elapsed() < t) {
         let mut input = corpus[rng.below(corpus.len())].clone();
         for _ in 0..=rng.below(8) {
             mutate(&mut input, &corpus, &mut rng, opts.max_len);
         }
-        run_one(name, target, &input);
-        done += 1;
+        run_one(target, &input)?;
+        mutations += 1;
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "fuzz_{name}: {done} inputs in {secs:.1} s ({:.0}/s), seed {}, no failure",
-        done as f64 / secs.max(1e-9),
-        opts.seed
-    );
+    Ok(Report {
+        seeds,
+        corpus_files,
+        mutations,
+        elapsed: started.elapsed(),
+    })
 }
 
-struct Options {
-    iterations: u64,
-    seconds: Option<Duration>,
-    seed: u64,
-    max_len: usize,
-    corpus: Vec<PathBuf>,
-    write_seeds: Option<PathBuf>,
-    replay: Vec<PathBuf>,
+/// Runs `target` once on each input, in order.
+pub fn replay(target: fn(&[u8]), inputs: &[Vec<u8>]) -> Result<(), Crash> {
+    inputs.iter().try_for_each(|input| run_one(target, input))
 }
 
-impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let clock = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        let mut o = Options {
-            iterations: 100_000,
-            seconds: None,
-            seed: clock | 1,
-            max_len: 8192,
-            corpus: Vec::new(),
-            write_seeds: None,
-            replay: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = |flag: &str| {
-                it.next()
-                    .cloned()
-                    .ok_or_else(|| format!("{flag} needs a value"))
-            };
-            let num =
-                |s: String, flag: &str| s.parse::<u64>().map_err(|e| format!("{flag} {s:?}: {e}"));
-            match a.as_str() {
-                "--iterations" => o.iterations = num(value(a)?, a)?,
-                "--seconds" => o.seconds = Some(Duration::from_secs(num(value(a)?, a)?)),
-                "--seed" => o.seed = num(value(a)?, a)?.max(1),
-                "--max-len" => o.max_len = num(value(a)?, a)? as usize,
-                "--corpus" => o.corpus.push(PathBuf::from(value(a)?)),
-                "--write-seeds" => o.write_seeds = Some(PathBuf::from(value(a)?)),
-                flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-                path => o.replay.push(PathBuf::from(path)),
-            }
-        }
-        if o.seconds.is_some() && !args.iter().any(|a| a == "--iterations") {
-            o.iterations = u64::MAX;
-        }
-        Ok(o)
-    }
-}
-
-/// Files given directly, plus the files inside given directories.
-fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// The files of `paths`: files given directly, plus the files directly inside given
+/// directories (sorted, so runs are repeatable).
+pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -147,28 +170,121 @@ fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-fn run_one(name: &str, target: fn(&[u8]), data: &[u8]) {
-    let result = std::panic::catch_unwind(|| target(data));
-    if result.is_err() {
-        let path = save_crash(name, data);
-        eprintln!(
-            "fuzz_{name}: CRASH on a {}-byte input, saved to {}",
-            data.len(),
-            path.display()
-        );
-        std::process::exit(1);
+/// Runs the driver for `name` with the process arguments (the binaries' `main`).
+pub fn main(name: &str, target: fn(&[u8])) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = match Cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fuzz_{name}: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(dir) = &cli.write_seeds {
+        std::fs::create_dir_all(dir).expect("create seed directory");
+        for (i, seed) in crate::seeds::for_target(name).iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("write seed");
+        }
+        println!("fuzz_{name}: wrote seeds to {}", dir.display());
+        return;
+    }
+    if !cli.replay.is_empty() {
+        let files = expand(&cli.replay);
+        let inputs: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display())))
+            .collect();
+        if let Err(crash) = replay(target, &inputs) {
+            fail(name, &crash);
+        }
+        println!("fuzz_{name}: replayed {} input(s), no failure", files.len());
+        return;
+    }
+    match fuzz(name, target, &cli.opts) {
+        Ok(r) => {
+            let secs = r.elapsed.as_secs_f64();
+            println!(
+                "fuzz_{name}: {} inputs ({} seeds, {} corpus files, {} mutations) in {secs:.1} s \
+                 ({:.0}/s), seed {}, no failure",
+                r.total(),
+                r.seeds,
+                r.corpus_files,
+                r.mutations,
+                r.total() as f64 / secs.max(1e-9),
+                cli.opts.seed
+            );
+        }
+        Err(crash) => {
+            eprintln!("fuzz_{name}: seed {}", cli.opts.seed);
+            fail(name, &crash);
+        }
     }
 }
 
-fn save_crash(name: &str, data: &[u8]) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    data.hash(&mut h);
-    let dir = Path::new("artifacts").join(name);
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("crash-{:016x}", h.finish()));
-    let _ = std::fs::write(&path, data);
-    path
+fn fail(name: &str, crash: &Crash) -> ! {
+    let saved = match crash.save(Path::new("artifacts"), name) {
+        Ok(p) => format!("saved to {}", p.display()),
+        Err(e) => format!("not saved: {e}"),
+    };
+    eprintln!(
+        "fuzz_{name}: CRASH on a {}-byte input, {saved}",
+        crash.input.len()
+    );
+    std::process::exit(1);
+}
+
+/// The command line: the run's options plus the modes that do not fuzz.
+struct Cli {
+    opts: Options,
+    write_seeds: Option<PathBuf>,
+    replay: Vec<PathBuf>,
+}
+
+impl Cli {
+    fn parse(args: &[String]) -> Result<Cli, String> {
+        let mut cli = Cli {
+            opts: Options::default(),
+            write_seeds: None,
+            replay: Vec::new(),
+        };
+        let o = &mut cli.opts;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |flag: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            let num =
+                |s: String, flag: &str| s.parse::<u64>().map_err(|e| format!("{flag} {s:?}: {e}"));
+            match a.as_str() {
+                "--iterations" => o.iterations = num(value(a)?, a)?,
+                "--seconds" => o.time_limit = Some(Duration::from_secs(num(value(a)?, a)?)),
+                "--seed" => o.seed = num(value(a)?, a)?.max(1),
+                "--max-len" => o.max_len = num(value(a)?, a)? as usize,
+                "--corpus" => o.corpus.push(PathBuf::from(value(a)?)),
+                "--write-seeds" => cli.write_seeds = Some(PathBuf::from(value(a)?)),
+                flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+                path => cli.replay.push(PathBuf::from(path)),
+            }
+        }
+        if o.time_limit.is_some() && !args.iter().any(|a| a == "--iterations") {
+            o.iterations = u64::MAX;
+        }
+        Ok(cli)
+    }
+}
+
+/// Runs the target on one input; a panic becomes a [`Crash`].
+fn run_one(target: fn(&[u8]), data: &[u8]) -> Result<(), Crash> {
+    std::panic::catch_unwind(|| target(data)).map_err(|payload| Crash {
+        input: data.to_vec(),
+        message: payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic with a non-string payload".to_owned()),
+    })
 }
 
 /// xorshift64*: small, fast, reproducible from the printed seed.
