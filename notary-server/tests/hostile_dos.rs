@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::test::TestRequest;
-use http_support::{call, multipart, Reply};
+use http_support::{call, Reply};
 use notary_server::http::AppState;
 use notary_server::storage::{MemoryStore, MetaStore};
 use notary_tuf::crypto::CryptoService;
@@ -71,22 +71,7 @@ impl Server {
 }
 
 fn upload_request(parts: &[(&str, &[u8])]) -> TestRequest {
-    let dispositions: Vec<String> = parts
-        .iter()
-        .map(|(role, _)| format!("form-data; name=\"files\"; filename=\"{role}\""))
-        .collect();
-    let with_cd: Vec<(&str, &[u8])> = dispositions
-        .iter()
-        .zip(parts)
-        .map(|(cd, (_, data))| (cd.as_str(), *data))
-        .collect();
-    TestRequest::post()
-        .uri(&format!("/v2/{GUN}/_trust/tuf/"))
-        .insert_header((
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        ))
-        .set_payload(multipart(BOUNDARY, &with_cd))
+    http_support::upload_request(GUN, BOUNDARY, parts)
 }
 
 /// `n` distinct, well-formed but wrong P-256 signatures (64 bytes, so each one would reach

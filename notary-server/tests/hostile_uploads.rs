@@ -277,22 +277,7 @@ fn raw_rows(path: &std::path::Path) -> Vec<String> {
 }
 
 fn upload_request(parts: &[(&str, &[u8])]) -> TestRequest {
-    let dispositions: Vec<String> = parts
-        .iter()
-        .map(|(role, _)| format!("form-data; name=\"files\"; filename=\"{role}\""))
-        .collect();
-    let with_cd: Vec<(&str, &[u8])> = dispositions
-        .iter()
-        .zip(parts)
-        .map(|(cd, (_, data))| (cd.as_str(), *data))
-        .collect();
-    TestRequest::post()
-        .uri(&format!("/v2/{GUN}/_trust/tuf/"))
-        .insert_header((
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        ))
-        .set_payload(multipart(BOUNDARY, &with_cd))
+    http_support::upload_request(GUN, BOUNDARY, parts)
 }
 
 /// The repository after two publishes, with both versions' files kept for replays.

@@ -169,3 +169,24 @@ pub fn multipart(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
     b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     b
 }
+
+/// A `POST /v2/<gun>/_trust/tuf/` whose multipart body carries each (role, bytes) pair as a
+/// `files` part named after the role, as the notary client sends it.
+pub fn upload_request(gun: &str, boundary: &str, parts: &[(&str, &[u8])]) -> TestRequest {
+    let dispositions: Vec<String> = parts
+        .iter()
+        .map(|(role, _)| format!("form-data; name=\"files\"; filename=\"{role}\""))
+        .collect();
+    let with_cd: Vec<(&str, &[u8])> = dispositions
+        .iter()
+        .zip(parts)
+        .map(|(cd, (_, data))| (cd.as_str(), *data))
+        .collect();
+    TestRequest::post()
+        .uri(&format!("/v2/{gun}/_trust/tuf/"))
+        .insert_header((
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        ))
+        .set_payload(multipart(boundary, &with_cd))
+}
