@@ -381,9 +381,7 @@ impl PrivateMariaDb {
     /// Starts `mariadbd` (again) on the same data directory and waits until it answers.
     pub fn resume(&mut self) {
         self.server.start();
-        let ok = wait_until(Duration::from_secs(60), || {
-            self.sql_status("SELECT 1").is_ok()
-        });
+        let ok = wait_until(Duration::from_secs(60), || self.try_sql("SELECT 1").is_ok());
         assert!(
             ok,
             "private mariadbd did not come up\n{}",
@@ -406,7 +404,14 @@ impl PrivateMariaDb {
         self.server.pid()
     }
 
-    fn sql_status(&self, sql: &str) -> Result<String, String> {
+    /// The last `n` lines of `mariadbd`'s log, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        self.server.log_tail(n)
+    }
+
+    /// Runs SQL as root over the socket. Returns the tab-separated rows, or the client's
+    /// error output.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("mariadb")
             .arg("--no-defaults")
             .arg(format!(
@@ -425,7 +430,7 @@ impl PrivateMariaDb {
 
     /// Runs SQL as root over the socket; panics on failure. Returns the tab-separated rows.
     pub fn sql(&self, sql: &str) -> String {
-        self.sql_status(sql)
+        self.try_sql(sql)
             .unwrap_or_else(|e| panic!("SQL failed: {sql}\n{e}"))
     }
 

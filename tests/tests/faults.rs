@@ -6,7 +6,9 @@
 //!   acknowledged publish is there and every GUN verifies, with our client and with the
 //!   stock `notary` CLI.
 //! - A (private) MariaDB stopped and restarted under load: 503 `UNAVAILABLE` while it is
-//!   down, recovery without restarting the server.
+//!   down, recovery without restarting the server. A publish caught by the shutdown can be
+//!   committed although its answer is a 503 (the reply to COMMIT is lost), so the load's
+//!   publishers re-read their GUN after any failed publish, as the stock client does.
 //! - The signer stopped: unexpired metadata is still served, signing writes get 503, and
 //!   the server recovers when the signer is back.
 //! - Racing publishers on one GUN: exactly one winner per version, no torn state.
@@ -18,11 +20,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use notary_bench::client::{Repo, TrustClient, Verify};
+use notary_bench::client::{Reply, Repo, TrustClient, Verify};
 use notary_e2e::faults::{wait_until, OwnStack, PrivateMariaDb, ServerDb, SharedDb};
 use notary_e2e::{our_bin, random_suffix, require, NotaryCli};
+use notary_tuf::metadata::check_hashes;
 use notary_tuf::SignedFile;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -248,25 +251,167 @@ fn kill_9_during_concurrent_publishes_loses_no_acknowledged_publish() {
 struct Entry {
     /// Phase when the request was sent and when its answer arrived.
     phases: (usize, usize),
+    /// `read` (the load's `timestamp.json`), `sync` (a publisher reading its GUN's current
+    /// files after a publish without a 200) or `write`.
     what: &'static str,
+    /// Index of the GUN among the load's repositories.
+    gun: usize,
+    /// For writes, the `targets` version sent.
+    version: Option<i64>,
+    /// HTTP status; 0 when no answer came (transport error).
     status: u16,
+    /// The Notary error code, or the transport error.
     code: Option<String>,
     /// Milliseconds since the load started, at send and at answer.
     millis: (u128, u128),
 }
 
-/// What a publishing task of [`Load`] ends with: its client state (the last acknowledged
-/// publish) and the version of a last publish whose outcome is unknown (transport error).
-type Publisher = Option<(Repo, Option<i64>)>;
+impl Entry {
+    /// GETs: the load's reads and the publishers' syncs.
+    fn is_read(&self) -> bool {
+        self.what != "write"
+    }
+}
+
+/// Sends one load task's requests and records every answer in the shared log.
+struct Recorder {
+    phase: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<Entry>>>,
+    epoch: Instant,
+    gun: usize,
+}
+
+impl Recorder {
+    /// Awaits `request` and records the answer (a transport error as status 0).
+    async fn send<E: std::fmt::Display>(
+        &self,
+        what: &'static str,
+        version: Option<i64>,
+        request: impl std::future::Future<Output = Result<Reply, E>>,
+    ) -> Option<Reply> {
+        let (p0, t0) = (
+            self.phase.load(Ordering::SeqCst),
+            self.epoch.elapsed().as_millis(),
+        );
+        let outcome = request.await;
+        let (status, code) = match &outcome {
+            Ok(r) => (r.status, error_code(&r.body)),
+            Err(e) => (0, Some(format!("{e:#}"))),
+        };
+        self.log.lock().unwrap().push(Entry {
+            phases: (p0, self.phase.load(Ordering::SeqCst)),
+            what,
+            gun: self.gun,
+            version,
+            status,
+            code,
+            millis: (t0, self.epoch.elapsed().as_millis()),
+        });
+        outcome.ok()
+    }
+
+    /// A recorded `sync` GET of one of `gun`'s files: the body if the answer was 200.
+    async fn get_ok(&self, c: &TrustClient, gun: &str, file: &str) -> Option<Vec<u8>> {
+        let reply = self.send("sync", None, c.get_file(gun, file)).await?;
+        (reply.status == 200).then_some(reply.body)
+    }
+}
+
+/// Why [`current_files`] has no answer.
+enum SyncError {
+    /// A request got no 200 (it is in the log): try again later.
+    Unreachable,
+    /// The files the server returned do not fit together.
+    Broken(String),
+}
+
+/// A GUN's current `snapshot` and `targets` files as a client finds them: `timestamp.json`,
+/// then the snapshot and the targets by the sha256 that names each, checked against it.
+async fn current_files(
+    rec: &Recorder,
+    c: &TrustClient,
+    gun: &str,
+) -> Result<(Vec<u8>, Vec<u8>), SyncError> {
+    let broken =
+        |what: &str, e: &dyn std::fmt::Display| SyncError::Broken(format!("{gun}: {what}: {e}"));
+    let timestamp = rec
+        .get_ok(c, gun, "timestamp.json")
+        .await
+        .ok_or(SyncError::Unreachable)?;
+    let timestamp = SignedFile::parse(&timestamp)
+        .map_err(|e| broken("timestamp", &e))?
+        .timestamp()
+        .map_err(|e| broken("timestamp", &e))?;
+    let meta = timestamp
+        .snapshot_meta()
+        .ok_or_else(|| broken("timestamp", &"no snapshot"))?;
+    let sha = meta
+        .sha256_hex()
+        .ok_or_else(|| broken("timestamp", &"no snapshot sha256"))?;
+    let snapshot = rec
+        .get_ok(c, gun, &format!("snapshot.{sha}.json"))
+        .await
+        .ok_or(SyncError::Unreachable)?;
+    check_hashes(&snapshot, "snapshot", &meta.hashes).map_err(|e| broken("snapshot", &e))?;
+    let parsed = SignedFile::parse(&snapshot)
+        .map_err(|e| broken("snapshot", &e))?
+        .snapshot()
+        .map_err(|e| broken("snapshot", &e))?;
+    let meta = parsed
+        .meta
+        .get("targets")
+        .ok_or_else(|| broken("snapshot", &"no targets"))?;
+    let sha = meta
+        .sha256_hex()
+        .ok_or_else(|| broken("snapshot", &"no targets sha256"))?;
+    let targets = rec
+        .get_ok(c, gun, &format!("targets.{sha}.json"))
+        .await
+        .ok_or(SyncError::Unreachable)?;
+    check_hashes(&targets, "targets", &meta.hashes).map_err(|e| broken("targets", &e))?;
+    Ok((snapshot, targets))
+}
+
+/// Whether the server's files are exactly the ones `repo` last published (the snapshot
+/// only when the client signs it).
+fn holds(repo: &Repo, snapshot: &[u8], targets: &[u8]) -> bool {
+    repo.published.get("targets").map(Vec::as_slice) == Some(targets)
+        && (repo.server_snapshot
+            || repo.published.get("snapshot").map(Vec::as_slice) == Some(snapshot))
+}
+
+/// The `targets` version a client state last published.
+fn repo_version(repo: &Repo) -> i64 {
+    repo.tuf.targets["targets"].common.version
+}
+
+/// What a publishing task of [`Load`] ends with.
+struct Publisher {
+    /// Client state: the last publish the server acknowledged or a sync found applied.
+    repo: Repo,
+    /// The staged state of the last publish if it got no 200 and no sync has settled it
+    /// since: the server holds either this or `repo`.
+    in_doubt: Option<Repo>,
+    /// Publishes without a 200 that a later sync settled: (found applied, found not applied).
+    settled: (usize, usize),
+}
 
 /// Load against a few GUNs: each task reads `timestamp.json` and publishes in turn (only
 /// one task per GUN publishes, so its client state stays exact), and records every
 /// response.
+///
+/// A publisher behaves like the stock client: after a publish without a 200 (an error
+/// status or no answer at all) its outcome is unknown, because the database may have
+/// committed it while the answer was lost (MariaDB shutting down between COMMIT and its
+/// reply). Before publishing again it reads the GUN's current files ("sync") and adopts
+/// the server's state, which must be either its last acknowledged one or the unanswered
+/// one; anything else is recorded as an anomaly.
 struct Load {
     stop: Arc<AtomicBool>,
     phase: Arc<AtomicUsize>,
     log: Arc<Mutex<Vec<Entry>>>,
-    tasks: Vec<tokio::task::JoinHandle<Publisher>>,
+    anomalies: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<Option<Publisher>>>,
 }
 
 impl Load {
@@ -279,55 +424,85 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let phase = Arc::new(AtomicUsize::new(0));
         let log: Arc<Mutex<Vec<Entry>>> = Arc::default();
-        let epoch = std::time::Instant::now();
+        let anomalies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let epoch = Instant::now();
         let mut handles = Vec::new();
         for t in 0..tasks {
-            let (stop, phase, log, c) = (stop.clone(), phase.clone(), log.clone(), trust.clone());
-            let mut repo = repos[t % repos.len()].clone();
+            let (stop, anomalies, c) = (stop.clone(), anomalies.clone(), trust.clone());
+            let gun = t % repos.len();
+            let rec = Recorder {
+                phase: phase.clone(),
+                log: log.clone(),
+                epoch,
+                gun,
+            };
+            let mut state = Publisher {
+                repo: repos[gun].clone(),
+                in_doubt: None,
+                settled: (0, 0),
+            };
             let publisher = t < repos.len();
             handles.push(rt.spawn(async move {
-                let mut in_doubt = None;
                 let mut n = 0;
-                let record = |what, p0, r: &notary_bench::client::Reply, t0| {
-                    log.lock().unwrap().push(Entry {
-                        phases: (p0, phase.load(Ordering::SeqCst)),
-                        what,
-                        status: r.status,
-                        code: error_code(&r.body),
-                        millis: (t0, epoch.elapsed().as_millis()),
-                    });
-                };
                 while !stop.load(Ordering::SeqCst) {
-                    let (p0, t0) = (phase.load(Ordering::SeqCst), epoch.elapsed().as_millis());
-                    if let Ok(r) = c.get_file(&repo.gun, "timestamp.json").await {
-                        record("read", p0, &r, t0);
-                    }
-                    if publisher && in_doubt.is_none() {
-                        let mut staged = repo.clone();
-                        let parts =
-                            staged.stage("targets", &[(format!("load-{n}"), vec![b'x'; 16])]);
-                        let (p0, t0) = (phase.load(Ordering::SeqCst), epoch.elapsed().as_millis());
-                        match c.post_update(&repo.gun, &parts).await {
-                            Ok(r) => {
-                                record("write", p0, &r, t0);
-                                if r.status == 200 {
-                                    repo = staged;
+                    let name = state.repo.gun.clone();
+                    rec.send("read", None, c.get_file(&name, "timestamp.json"))
+                        .await;
+                    if publisher {
+                        if let Some(staged) = &state.in_doubt {
+                            match current_files(&rec, &c, &name).await {
+                                // Still unreachable: no publish before the state is known.
+                                Err(SyncError::Unreachable) => {}
+                                Err(SyncError::Broken(why)) => {
+                                    anomalies.lock().unwrap().push(why);
+                                    break;
+                                }
+                                Ok((snapshot, targets)) => {
+                                    if holds(staged, &snapshot, &targets) {
+                                        state.repo = staged.clone();
+                                        state.settled.0 += 1;
+                                    } else if holds(&state.repo, &snapshot, &targets) {
+                                        state.settled.1 += 1;
+                                    } else {
+                                        anomalies.lock().unwrap().push(format!(
+                                            "{name}: the server holds targets v{}, neither the \
+                                             acknowledged v{} nor the unanswered v{}",
+                                            targets_version(&targets),
+                                            repo_version(&state.repo),
+                                            repo_version(staged)
+                                        ));
+                                        break;
+                                    }
+                                    state.in_doubt = None;
                                 }
                             }
-                            // No answer: this GUN's state is unknown from here on.
-                            Err(_) => in_doubt = Some(staged.tuf.targets["targets"].common.version),
                         }
-                        n += 1;
+                        if state.in_doubt.is_none() {
+                            let mut staged = state.repo.clone();
+                            let parts =
+                                staged.stage("targets", &[(format!("load-{n}"), vec![b'x'; 16])]);
+                            let version = Some(repo_version(&staged));
+                            let reply = rec
+                                .send("write", version, c.post_update(&name, &parts))
+                                .await;
+                            if reply.is_some_and(|r| r.status == 200) {
+                                state.repo = staged;
+                            } else {
+                                state.in_doubt = Some(staged);
+                            }
+                            n += 1;
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                publisher.then_some((repo, in_doubt))
+                publisher.then_some(state)
             }));
         }
         Load {
             stop,
             phase,
             log,
+            anomalies,
             tasks: handles,
         }
     }
@@ -347,23 +522,21 @@ impl Load {
             .collect()
     }
 
-    /// Every response, for failure messages.
-    fn timeline(&self) -> String {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| format!("{e:?}\n"))
-            .collect()
+    /// Every response so far, in the order the answers arrived.
+    fn entries(&self) -> Vec<Entry> {
+        self.log.lock().unwrap().clone()
     }
 
-    /// Stops the load; returns the publishers' final states.
-    fn finish(self, rt: &tokio::runtime::Runtime) -> Vec<(Repo, Option<i64>)> {
+    /// Stops the load; returns the publishers' final states and the anomalies seen.
+    fn finish(self, rt: &tokio::runtime::Runtime) -> (Vec<Publisher>, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
-        self.tasks
+        let publishers = self
+            .tasks
             .into_iter()
             .filter_map(|t| rt.block_on(t).expect("load task"))
-            .collect()
+            .collect();
+        let anomalies = std::mem::take(&mut *self.anomalies.lock().unwrap());
+        (publishers, anomalies)
     }
 }
 
@@ -371,25 +544,23 @@ const UP: usize = 0;
 const DOWN: usize = 1;
 const BACK: usize = 2;
 
-// Ignored in CI until one intermittent failure is understood: after recovery a publisher
-// occasionally gets 400 VERSION, most likely because its previous publish was answered 503
-// while the commit went through (an in-doubt write the test's publisher does not re-fetch
-// after). Run: cargo test -p notary-e2e --test faults -- --ignored mariadb_outage
 #[test]
-#[ignore = "intermittent 400 VERSION after recovery, under investigation (see comment)"]
 fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
     if prerequisites() {
         return;
     }
+    const GUNS: usize = 4;
     let mut mariadb = PrivateMariaDb::start(3307);
     let dsn = mariadb.create_database("e2e_fault_db", "notary_fault", "fault_pw");
     let mut stack = OwnStack::start(24482, 27982, ServerDb::Mysql(dsn));
     let rt = runtime();
     let trust = client(&stack);
     let prefix = format!("example.com/fault/db/{}", random_suffix());
+    // GUNS repositories for the load (the first with a server-managed snapshot) and one
+    // that only the probe below writes to.
     let repos: Vec<Repo> = rt.block_on(async {
         let mut repos = Vec::new();
-        for i in 0..4 {
+        for i in 0..=GUNS {
             repos.push(
                 trust
                     .init_repo(&format!("{prefix}/{i}"), i == 0)
@@ -399,8 +570,9 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
         }
         repos
     });
+    let probe = &repos[GUNS];
     let server_pid = stack.server.pid();
-    let load = Load::start(&rt, &trust, &repos, 8);
+    let load = Load::start(&rt, &trust, &repos[..GUNS], 2 * GUNS);
     let count = |p: usize, what: &str, status: u16| {
         load.in_phase(p)
             .iter()
@@ -416,11 +588,19 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
 
     mariadb.stop();
     load.set_phase(DOWN);
-    // Reads and writes must be seen failing while the database is down, and the health
-    // endpoint (checked every 10 s by the server) must notice.
-    let saw_both = wait_until(Duration::from_secs(120), || {
-        count(DOWN, "read", 503) > 0 && count(DOWN, "write", 503) > 0
-    });
+    // A publish while the database is down. Load publishers whose last publish failed
+    // (the shutdown catches some mid-write) only sync until they can read their GUN, as a
+    // real client would, so this one is sure to be attempted. It must be refused with a
+    // 503 and not applied (checked at the end).
+    let mut probe_staged = probe.clone();
+    let probe_parts = probe_staged.stage("targets", &[("down".into(), b"down".to_vec())]);
+    let probe_reply = rt
+        .block_on(trust.post_update(&probe.gun, &probe_parts))
+        .map(|r| (r.status, error_code(&r.body)))
+        .map_err(|e| format!("{e:#}"));
+    // Reads must be seen failing while the database is down, and the health endpoint
+    // (checked every 10 s by the server) must notice.
+    let saw_reads_fail = wait_until(Duration::from_secs(120), || count(DOWN, "read", 503) > 0);
     let mut health = 200;
     wait_until(Duration::from_secs(60), || {
         health = rt
@@ -430,16 +610,22 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
     });
     load.set_phase(BACK);
     mariadb.resume();
+    // Recovered: every publisher (after syncing, if its last publish failed) publishes
+    // successfully again.
     let recovered = wait_until(Duration::from_secs(120), || {
-        count(BACK, "read", 200) > 0 && count(BACK, "write", 200) > 0
+        let back = load.in_phase(BACK);
+        (0..GUNS).all(|g| {
+            back.iter()
+                .any(|e| e.gun == g && e.what == "write" && e.status == 200)
+        })
     });
     // Let the load run on the recovered database for a while before judging it.
     let seen = load.in_phase(BACK).len();
     wait_until(Duration::from_secs(30), || {
         load.in_phase(BACK).len() >= seen + 40
     });
-    let (down, back, timeline) = (load.in_phase(DOWN), load.in_phase(BACK), load.timeline());
-    let publishers = load.finish(&rt);
+    let (down, back, all) = (load.in_phase(DOWN), load.in_phase(BACK), load.entries());
+    let (publishers, anomalies) = load.finish(&rt);
     for (name, entries) in [("down", &down), ("back", &back)] {
         let mut counts: BTreeMap<(&str, u16), usize> = BTreeMap::new();
         for e in entries.iter() {
@@ -447,18 +633,40 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
         }
         eprintln!("MariaDB {name}: {counts:?}");
     }
-
-    let context = format!("timeline:\n{timeline}\n{}", stack.logs());
-    assert!(
-        saw_both,
-        "no 503 for both reads and writes while down\n{context}"
+    let settled = publishers
+        .iter()
+        .fold((0, 0), |a, p| (a.0 + p.settled.0, a.1 + p.settled.1));
+    eprintln!(
+        "publishes without a 200, settled by a sync: {} applied, {} not applied",
+        settled.0, settled.1
     );
+
+    let timeline: String = all.iter().map(|e| format!("{e:?}\n")).collect();
+    let guns: Vec<&str> = repos.iter().map(|r| r.gun.as_str()).collect();
+    let stored = mariadb
+        .try_sql(
+            "SELECT gun, role, version, created_at FROM e2e_fault_db.tuf_files \
+             WHERE role = 'targets' ORDER BY gun, version",
+        )
+        .unwrap_or_else(|e| format!("(query failed: {e})"));
+    let context = format!(
+        "GUNs: {guns:?}\ntimeline:\n{timeline}\n{}\nstored targets:\n{stored}\n{}",
+        stack.logs(),
+        mariadb.log_tail(20)
+    );
+    assert!(anomalies.is_empty(), "{anomalies:#?}\n{context}");
+    assert_eq!(
+        probe_reply,
+        Ok((503, Some("UNAVAILABLE".to_string()))),
+        "publish while the database was down\n{context}"
+    );
+    assert!(saw_reads_fail, "no 503 for reads while down\n{context}");
     // Nothing can be written while the database is down, and every failure is a 503 with
     // the Notary envelope. Reads may still succeed from the server's cache, which answers
     // only for a bounded time after its last successful changefeed poll (notary-server's
     // `cache` module): once reads fail, none may succeed until the database is back.
     for e in &down {
-        let cached_read = e.what == "read" && e.status == 200;
+        let cached_read = e.is_read() && e.status == 200;
         assert!(
             cached_read || (e.status == 503 && e.code.as_deref() == Some("UNAVAILABLE")),
             "while the database was down: {e:?}\n{context}"
@@ -466,14 +674,14 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
     }
     let first_failed_read = down
         .iter()
-        .filter(|e| e.what == "read" && e.status == 503)
+        .filter(|e| e.is_read() && e.status == 503)
         .map(|e| e.millis.0)
         .min()
         .unwrap();
     assert!(
         !down
             .iter()
-            .any(|e| e.what == "read" && e.status == 200 && e.millis.0 > first_failed_read + 1000),
+            .any(|e| e.is_read() && e.status == 200 && e.millis.0 > first_failed_read + 1000),
         "reads were served long after the database went away\n{context}"
     );
     assert_ne!(health, 200, "health while the database is down");
@@ -481,23 +689,44 @@ fn mariadb_outage_gives_503_and_the_server_recovers_by_itself() {
     for e in &back {
         assert_eq!(e.status, 200, "after recovery: {e:?}\n{context}");
     }
+    // Per GUN, acknowledged versions only go up (in the order the answers arrived): no
+    // version was acknowledged twice.
+    for g in 0..GUNS {
+        let acked: Vec<i64> = all
+            .iter()
+            .filter(|e| e.gun == g && e.what == "write" && e.status == 200)
+            .filter_map(|e| e.version)
+            .collect();
+        assert!(
+            acked.windows(2).all(|w| w[0] < w[1]),
+            "GUN {g}: acknowledged versions {acked:?}\n{context}"
+        );
+    }
     assert!(stack.server.running(), "the server died");
     assert_eq!(stack.server.pid(), server_pid, "the server was restarted");
 
-    // No publish that was answered with an error was applied: each GUN's server state is
-    // the publisher's last acknowledged one (or its last unanswered attempt).
+    // Each GUN's server state is exactly its publisher's last acknowledged one, or its
+    // last unanswered attempt; the probe's refused publish was not applied.
     rt.block_on(async {
-        for (repo, in_doubt) in &publishers {
+        let last = publishers
+            .iter()
+            .map(|p| (&p.repo, p.in_doubt.as_ref()))
+            .chain([(probe, None)]);
+        for (repo, in_doubt) in last {
             let files = trust
                 .pull_with(&repo.gun, Verify::Full)
                 .await
                 .unwrap_or_else(|e| panic!("{} after the outage: {e:#}", repo.gun));
-            let server = targets_version(&files["targets"]);
-            let client = repo.tuf.targets["targets"].common.version;
+            let (snapshot, targets) = (&files["snapshot"], &files["targets"]);
             assert!(
-                server == client || Some(server) == *in_doubt,
-                "{}: server has targets v{server}, the client's last acknowledged is v{client}\n{context}",
-                repo.gun
+                holds(repo, snapshot, targets)
+                    || in_doubt.is_some_and(|s| holds(s, snapshot, targets)),
+                "{}: the server has targets v{}, the client's last acknowledged is v{}, \
+                 unanswered {:?}\n{context}",
+                repo.gun,
+                targets_version(targets),
+                repo_version(repo),
+                in_doubt.map(repo_version)
             );
         }
     });
