@@ -318,6 +318,28 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) a process has used so far, in milliseconds.
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    cpu_ms_of(&format!("/proc/{pid}/stat"))
+}
+
+/// [`cpu_ms`] of this benchmark process (the load generator).
+pub fn cpu_ms_self() -> Option<f64> {
+    cpu_ms_of("/proc/self/stat")
+}
+
+fn cpu_ms_of(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesised command name (which may contain spaces): state is
+    // field 3, utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 per
+    // second on Linux whatever the kernel's own tick rate).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
+
 /// Resets `VmHWM` to the current RSS (`echo 5 > /proc/<pid>/clear_refs`); needs the right
 /// to write there (root or same user).
 pub fn reset_peak_rss(pid: u32) -> bool {
@@ -413,7 +435,12 @@ pub async fn bench_server(server: &Server, opts: &Options, report: &mut Report) 
         reset_peak_rss(*pid);
     }
     let n = publish.len();
+    // CPU per publish of each process: where a publish's cost goes, and what bounds
+    // throughput on a machine whose cores the load generator shares.
+    let cpu_before: Vec<Option<f64>> = pids.iter().map(|(_, pid)| cpu_ms(*pid)).collect();
+    let client_before = cpu_ms_self();
     let (lat, wall) = publish_phase(client, publish, opts.phase).await;
+    let published = lat.count() as f64;
     record(
         report,
         name,
@@ -421,6 +448,24 @@ pub async fn bench_server(server: &Server, opts: &Options, report: &mut Report) 
         lat,
         wall,
     );
+    if published > 0.0 {
+        let mut rows: Vec<(&str, Option<f64>, Option<f64>)> = pids
+            .iter()
+            .zip(cpu_before)
+            .map(|((kind, pid), before)| (*kind, before, cpu_ms(*pid)))
+            .collect();
+        rows.push(("load generator", client_before, cpu_ms_self()));
+        for (kind, before, after) in rows {
+            if let (Some(b), Some(a)) = (before, after) {
+                report.add(
+                    &format!("CPU per publish, {kind}"),
+                    Unit::Ms,
+                    name,
+                    (a - b) / published,
+                );
+            }
+        }
+    }
     for (kind, pid) in &pids {
         if let Some(mib) = peak_rss_mib(*pid) {
             report.add(
