@@ -63,8 +63,9 @@ pub const GAP_GIVE_UP: Duration = Duration::from_secs(30);
 /// is older than all of them is not cached (conservatively).
 const RECENT_INVALIDATIONS: usize = 4096;
 
-/// Entries of the pure memos before they are cleared.
-const MEMO_ENTRIES: usize = 65_536;
+/// Entries of each pure memo before it is cleared. Each entry is a few hundred bytes and
+/// every publish adds some, so this bounds what the memos add to the process (~10 MiB).
+const MEMO_ENTRIES: usize = 16_384;
 
 /// Per-entry bookkeeping bytes added to the data length when accounting size.
 const ENTRY_OVERHEAD: usize = 160;
@@ -465,6 +466,38 @@ impl MetaCache {
         inner.bytes += added;
     }
 
+    /// Forgets the cached versions of `file`'s role below `file`'s: once a newer one is
+    /// written, clients rarely ask for them (a miss costs one query), and keeping every
+    /// written version would grow the cache, and the process, with the publish rate.
+    fn drop_older_versions(&self, inner: &mut Inner, key: &str, file: &StoredFile) {
+        let Some(role) = self.key(&file.role) else {
+            return;
+        };
+        let Some(entry) = inner.guns.get_mut(key) else {
+            return;
+        };
+        let Some(files) = entry.files.get_mut(role.as_ref()) else {
+            return;
+        };
+        let mut freed = 0;
+        files.by_version.retain(|version, _| {
+            let keep = *version >= file.version;
+            if !keep {
+                freed += ENTRY_OVERHEAD;
+            }
+            keep
+        });
+        files.by_sha.retain(|_, cached| {
+            let keep = cached.file.version >= file.version;
+            if !keep {
+                freed += file_size(&cached.file);
+            }
+            keep
+        });
+        entry.bytes -= freed;
+        inner.bytes -= freed;
+    }
+
     /// After a committed write to `gun` (started under `ticket`): invalidates the GUN, then
     /// caches the written rows (they are immutable) and, if nothing else touched the GUN
     /// since the ticket, the newest written timestamp as the latest one.
@@ -478,6 +511,7 @@ impl MetaCache {
         let clean = !Self::invalidated_since(&inner, &key, ticket);
         Self::invalidate_locked(&mut inner, &key, Invalidation::Update);
         for f in written {
+            self.drop_older_versions(&mut inner, &key, f);
             self.insert_file(&mut inner, key.clone(), f);
         }
         if clean {
@@ -745,14 +779,43 @@ mod tests {
             &[file("snapshot", 2, "s2"), file("timestamp", 2, "t2")],
         );
         assert_eq!(c.latest_timestamp("g").unwrap().data, b"t2");
-        assert_eq!(
-            c.by_checksum("g", "snapshot", &snap.sha256).unwrap().data,
-            b"s1"
-        );
         assert_eq!(c.by_version("g", "snapshot", 2).unwrap().data, b"s2");
-        c.invalidate("g", Invalidation::Deletion);
+        let s2 = file("snapshot", 2, "s2");
+        assert_eq!(
+            c.by_checksum("g", "snapshot", &s2.sha256).unwrap().data,
+            b"s2"
+        );
+        // A written version replaces the older ones of its role (reads of those go to the
+        // database); other roles' files stay.
         assert_eq!(c.by_checksum("g", "snapshot", &snap.sha256), None);
+        assert_eq!(c.by_version("g", "snapshot", 1), None);
+        c.put_file("g", c.ticket(), &file("targets", 1, "tg1"));
+        let t = c.ticket();
+        c.after_write("g", t, &[file("timestamp", 3, "t3")]);
+        assert_eq!(c.by_version("g", "targets", 1).unwrap().data, b"tg1");
+        c.invalidate("g", Invalidation::Deletion);
+        assert_eq!(c.by_checksum("g", "snapshot", &s2.sha256), None);
         assert_eq!(c.latest_timestamp("g"), None);
+    }
+
+    #[test]
+    fn publishing_does_not_grow_the_cache() {
+        let c = serving(false);
+        let mut sizes = Vec::new();
+        for v in 1..=50 {
+            let t = c.ticket();
+            c.after_write(
+                "g",
+                t,
+                &[
+                    file("targets", v, &format!("targets {v} {}", "x".repeat(1000))),
+                    file("snapshot", v, &format!("snapshot {v}")),
+                    file("timestamp", v, &format!("timestamp {v}")),
+                ],
+            );
+            sizes.push(c.stats().bytes);
+        }
+        assert_eq!(sizes[9], sizes[49], "{sizes:?}");
     }
 
     #[test]
