@@ -352,9 +352,9 @@ impl PrivateKey {
     pub fn generate(key_type: &KeyType) -> Result<PrivateKey, KeyError> {
         let mut rng = rand_core::OsRng;
         let inner = match key_type {
-            KeyType::Ecdsa => {
-                PrivateInner::Ecdsa(EcdsaPrivate::new(p256::ecdsa::SigningKey::random(&mut rng))?)
-            }
+            KeyType::Ecdsa => PrivateInner::Ecdsa(EcdsaPrivate::new(
+                p256::ecdsa::SigningKey::random(&mut rng),
+            )?),
             KeyType::Ed25519 => {
                 PrivateInner::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng))
             }
