@@ -4,7 +4,7 @@
 # certificate as a static-file baseline. Prints every figure and the ratios ours/Go and
 # ours/nginx. A benchmark, not a test: nothing here asserts timings.
 #
-# Usage: scripts/bench.sh                 (as root; takes ~8 minutes)
+# Usage: scripts/bench.sh                 (as root; takes ~4 minutes)
 #        scripts/bench.sh --scale [N]     also load N GUNs (default 100000) into our
 #                                         database and compare GET/publish/changefeed
 #                                         figures at 1,000 vs N GUNs (ours; ~5 more min)
@@ -19,6 +19,7 @@
 #        OURS_BIN_DIR         take notary-server/notary-signer from here instead of building
 #                             them (e.g. to compare two builds)
 #        NOTARY_SHARED_DIR [../shared]  where the peer scripts live
+#        BENCH_RESTART_GO [1]  restart the Go server when it crashes (0: leave it dead)
 # Needs: MariaDB, the Go notary (shared/peer/install-peers.sh), wrk and nginx
 #        (apt-get install wrk nginx-light; both optional: without wrk the GET figures come
 #        from our own client only, without nginx there is no baseline column).
@@ -65,7 +66,12 @@ done
 
 NGINX_PID=""
 REPLICA_PID=""
+WATCHDOG_PID=""
 cleanup() {
+    if [ -n "$WATCHDOG_PID" ]; then
+        kill "$WATCHDOG_PID" 2>/dev/null || true
+        wait "$WATCHDOG_PID" 2>/dev/null || true
+    fi
     if [ -n "$REPLICA_PID" ] && kill -0 "$REPLICA_PID" 2>/dev/null; then
         kill "$REPLICA_PID" 2>/dev/null || true
     fi
@@ -82,6 +88,30 @@ log "starting the Go reference on :$GO_PORT"
 SERVER_PORT=$GO_PORT SIGNER_PORT=$GO_SIGNER_PORT SERVER_DB=bench_go_server \
     SIGNER_DB=bench_go_signer LOG_LEVEL=error RESET_DB=1 \
     "$PEER/start-reference.sh" "$W/go" >/dev/null
+# Debian's notary-server 0.7.0 can die under concurrent requests ("fatal error: concurrent
+# map writes" in its metadata cache, server/storage/tuf_store.go). Unless BENCH_RESTART_GO=0,
+# a watchdog restarts it at once so the later phases still measure it; requests caught by
+# a crash show up in the "errors" rows, restarts are listed at the end.
+: >"$W/go/restarts.log"
+if [ "${BENCH_RESTART_GO:-1}" != 0 ]; then
+    (
+        seen=$(wc -l <"$W/go/server.log")
+        while sleep 0.2; do
+            if ! kill -0 "$(cat "$W/go/server.pid")" 2>/dev/null; then
+                # Only what the dead process logged: the log is appended to across runs.
+                reason=$(tail -n "+$((seen + 1))" "$W/go/server.log" |
+                    grep -o 'fatal error: .*' | tail -n 1)
+                echo "$(date -u +%T) Go notary-server died (${reason:-no fatal error logged});" \
+                    "restarted" >>"$W/go/restarts.log"
+                seen=$(wc -l <"$W/go/server.log")
+                setsid /usr/bin/notary-server -config "$W/go/server-config.json" -logf logfmt \
+                    >>"$W/go/server.log" 2>&1 </dev/null &
+                echo $! >"$W/go/server.pid"
+            fi
+        done
+    ) &
+    WATCHDOG_PID=$!
+fi
 log "starting ours on :$OURS_PORT"
 SERVER_PORT=$OURS_PORT SIGNER_PORT=$OURS_SIGNER_PORT SERVER_DB=bench_ours_server \
     SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
@@ -133,6 +163,12 @@ pids() { echo "$1=$(cat "$W/$1/server.pid"):$(cat "$W/$1/signer.pid")"; }
     --target "ours=https://127.0.0.1:$OURS_PORT" --target "go=https://127.0.0.1:$GO_PORT" \
     --pids "$(pids ours)" --pids "$(pids go)" "${NGINX_ARGS[@]}" \
     --seconds "$SECONDS_PER_PHASE" ${BENCH_ARGS:-}
+
+if [ -s "$W/go/restarts.log" ]; then
+    echo
+    echo "Go reference restarts during the run:"
+    cat "$W/go/restarts.log"
+fi
 
 # A second server process of ours on the same database: how stale can it be?
 sed "s/127.0.0.1:${OURS_PORT}/127.0.0.1:${OURS_REPLICA_PORT}/" "$W/ours/server-config.json" \
