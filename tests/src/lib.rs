@@ -351,9 +351,40 @@ pub struct SqliteStack {
     children: Vec<std::process::Child>,
 }
 
+/// The SQLite files and passphrase a [`SqliteStack`] runs on.
+#[derive(Debug, Clone)]
+pub struct SqliteStores {
+    /// Server database (relative paths are inside the stack's work directory).
+    pub server_db: PathBuf,
+    /// Signer database.
+    pub signer_db: PathBuf,
+    /// The signer's `default_alias`.
+    pub alias: String,
+    /// That alias's passphrase (`NOTARY_SIGNER_<ALIAS>`).
+    pub passphrase: String,
+}
+
+impl Default for SqliteStores {
+    /// Fresh `server.db` and `signer.db` in the work directory.
+    fn default() -> Self {
+        SqliteStores {
+            server_db: "server.db".into(),
+            signer_db: "signer.db".into(),
+            alias: "sqlitealias".into(),
+            passphrase: "sqlite-passphrase".into(),
+        }
+    }
+}
+
 impl SqliteStack {
-    /// Starts signer then server and waits for the server's health endpoint.
+    /// Starts signer then server on fresh databases and waits for the server's health
+    /// endpoint.
     pub fn start(server_port: u16, signer_port: u16) -> SqliteStack {
+        Self::start_on(server_port, signer_port, &SqliteStores::default())
+    }
+
+    /// [`SqliteStack::start`] on the given (e.g. imported) databases.
+    pub fn start_on(server_port: u16, signer_port: u16, stores: &SqliteStores) -> SqliteStack {
         let workdir = tempfile::Builder::new()
             .prefix("notary-sqlite-")
             .tempdir()
@@ -368,7 +399,9 @@ impl SqliteStack {
             dir.join("signer-config.json"),
             format!(
                 r#"{{"server":{{"grpc_addr":"127.0.0.1:{signer_port}","tls_cert_file":"certs/notary-signer.crt","tls_key_file":"certs/notary-signer.key","client_ca_file":"certs/root-ca.crt"}},
-"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"signer.db","default_alias":"sqlitealias"}}}}"#
+"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"{}","default_alias":"{}"}}}}"#,
+                stores.signer_db.display(),
+                stores.alias
             ),
         )
         .unwrap();
@@ -377,7 +410,8 @@ impl SqliteStack {
             format!(
                 r#"{{"server":{{"http_addr":"127.0.0.1:{server_port}","tls_cert_file":"certs/notary-server.crt","tls_key_file":"certs/notary-server.key"}},
 "trust_service":{{"type":"remote","hostname":"127.0.0.1","port":"{signer_port}","key_algorithm":"ecdsa","tls_ca_file":"certs/root-ca.crt","tls_client_cert":"certs/notary-server-client.crt","tls_client_key":"certs/notary-server-client.key"}},
-"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"server.db"}}}}"#
+"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"{}"}}}}"#,
+                stores.server_db.display()
             ),
         )
         .unwrap();
@@ -387,10 +421,8 @@ impl SqliteStack {
             children: Vec::new(),
             workdir,
         };
-        stack.spawn(
-            "notary-signer",
-            &[("NOTARY_SIGNER_SQLITEALIAS", "sqlite-passphrase")],
-        );
+        let alias_var = format!("NOTARY_SIGNER_{}", stores.alias.to_uppercase());
+        stack.spawn("notary-signer", &[(&alias_var, &stores.passphrase)]);
         stack.wait_for(|| std::net::TcpStream::connect(("127.0.0.1", signer_port)).is_ok());
         stack.spawn("notary-server", &[]);
         let (url, ca) = (stack.url.clone(), stack.ca.clone());

@@ -27,7 +27,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use notary_e2e::dct::{self, DockerEnv};
-use notary_e2e::{go_bin, our_bin, shared_dir, workspace_root, PeerStack, StackSpec};
+use notary_e2e::{
+    go_bin, our_bin, workspace_root, PeerStack, SqliteStack, SqliteStores, StackSpec,
+};
 use serde_json::Value;
 
 /// One test at a time: each starts two notary pairs (and maybe dockerd) on two cores.
@@ -235,115 +237,6 @@ fn prerequisites() -> bool {
         &go_bin("notary-signer"),
         &m,
     ])
-}
-
-/// Our server and signer on given SQLite files (e.g. imported ones), killed on drop.
-struct SqliteFiles {
-    dir: tempfile::TempDir,
-    url: String,
-    ca: PathBuf,
-    children: Vec<std::process::Child>,
-}
-
-impl SqliteFiles {
-    fn start(
-        server_db: &Path,
-        signer_db: &Path,
-        alias: &str,
-        pass: &str,
-        ports: (u16, u16),
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let certs = Command::new(shared_dir().join("peer/gen-certs.sh"))
-            .arg(d.join("certs"))
-            .output()
-            .unwrap();
-        assert!(certs.status.success(), "gen-certs.sh: {certs:?}");
-        let (sp, gp) = ports;
-        std::fs::write(
-            d.join("signer-config.json"),
-            format!(
-                r#"{{"server":{{"grpc_addr":"127.0.0.1:{gp}","tls_cert_file":"certs/notary-signer.crt","tls_key_file":"certs/notary-signer.key","client_ca_file":"certs/root-ca.crt"}},
-"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"{}","default_alias":"{alias}"}}}}"#,
-                signer_db.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("server-config.json"),
-            format!(
-                r#"{{"server":{{"http_addr":"127.0.0.1:{sp}","tls_cert_file":"certs/notary-server.crt","tls_key_file":"certs/notary-server.key"}},
-"trust_service":{{"type":"remote","hostname":"127.0.0.1","port":"{gp}","key_algorithm":"ecdsa","tls_ca_file":"certs/root-ca.crt","tls_client_cert":"certs/notary-server-client.crt","tls_client_key":"certs/notary-server-client.key"}},
-"logging":{{"level":"info"}},"storage":{{"backend":"sqlite3","db_url":"{}"}}}}"#,
-                server_db.display()
-            ),
-        )
-        .unwrap();
-        let mut s = SqliteFiles {
-            url: format!("https://127.0.0.1:{sp}"),
-            ca: d.join("certs/root-ca.crt"),
-            children: Vec::new(),
-            dir,
-        };
-        let env_var = format!("NOTARY_SIGNER_{}", alias.to_uppercase());
-        s.spawn("notary-signer", &[(&env_var, pass)]);
-        s.wait(|| std::net::TcpStream::connect(("127.0.0.1", gp)).is_ok());
-        s.spawn("notary-server", &[]);
-        let (url, ca) = (s.url.clone(), s.ca.clone());
-        s.wait(|| http_status(&format!("{url}/_notary_server/health"), &ca) == 200);
-        s
-    }
-
-    fn spawn(&mut self, name: &str, env: &[(&str, &str)]) {
-        let d = self.dir.path();
-        let log = std::fs::File::create(d.join(format!("{name}.log"))).unwrap();
-        let config = d.join(format!(
-            "{}-config.json",
-            name.trim_start_matches("notary-")
-        ));
-        let child = Command::new(our_bin(name))
-            .arg("-config")
-            .arg(config)
-            .envs(env.iter().copied())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-    }
-
-    fn wait(&mut self, mut ready: impl FnMut() -> bool) {
-        for _ in 0..240 {
-            if ready() {
-                return;
-            }
-            for c in &mut self.children {
-                if let Ok(Some(st)) = c.try_wait() {
-                    panic!("service exited ({st}):\n{}", self.logs());
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        panic!("service did not come up:\n{}", self.logs());
-    }
-
-    fn logs(&self) -> String {
-        ["notary-server.log", "notary-signer.log"]
-            .iter()
-            .map(|n| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for SqliteFiles {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 fn read_json(path: &Path) -> Value {
@@ -935,12 +828,15 @@ fn mirror_import_and_inventory_of_a_go_notary_filled_by_the_notary_cli() {
         assert_eq!(imp["guns"][gun.as_str()]["serves"], true, "{imp}");
     }
     {
-        let imported = SqliteFiles::start(
-            &server_db,
-            &signer_db,
-            "migrated",
-            "migrated-passphrase",
-            (24503, 28003),
+        let imported = SqliteStack::start_on(
+            24503,
+            28003,
+            &SqliteStores {
+                server_db: server_db.clone(),
+                signer_db: signer_db.clone(),
+                alias: "migrated".into(),
+                passphrase: "migrated-passphrase".into(),
+            },
         );
         for gun in [&ga, &gb] {
             assert_eq!(
