@@ -12,8 +12,14 @@ ROOT="$(pwd)"
 export NOTARY_SHARED_DIR="${NOTARY_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 PEER="$NOTARY_SHARED_DIR/peer"
 step() { echo; echo "=== $* ($(date +%T))"; }
+# A build from scratch gains nothing from incremental caches (about 3 GB here).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk() { df -h "${CARGO_TARGET_DIR:-$ROOT/target}" 2>/dev/null | tail -1 || true; }
 
 step "system packages"
+mkdir -p "${CARGO_TARGET_DIR:-$ROOT/target}"
+echo "disk before the build: $(disk)"
+trap 'echo "disk at exit: $(disk)"' EXIT
 "$PEER/install-peers.sh"
 extra=()
 for p in default-libmysqlclient-dev pkg-config docker-compose; do
