@@ -52,6 +52,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use notary_tuf::verify::TrustedRoot;
 
 use crate::storage::StoredFile;
 
@@ -66,6 +67,11 @@ const RECENT_INVALIDATIONS: usize = 4096;
 /// Entries of each pure memo before it is cleared. Each entry is a few hundred bytes and
 /// every publish adds some, so this bounds what the memos add to the process (~10 MiB).
 const MEMO_ENTRIES: usize = 16_384;
+
+/// Validated roots kept by [`MetaCache::put_trusted_root`] before that memo is cleared. A
+/// root with its decoded views takes about 15 KB, so this bounds it near 8 MiB; one entry
+/// per GUN being published to is enough for the memo to pay off.
+const TRUSTED_ROOT_ENTRIES: usize = 512;
 
 /// Per-entry bookkeeping bytes added to the data length when accounting size.
 const ENTRY_OVERHEAD: usize = 160;
@@ -210,6 +216,8 @@ struct Memo {
     refs_len: usize,
     /// timestamp sha256 → (snapshot sha256, time until which neither needs regeneration).
     fresh: HashMap<String, (String, DateTime<Utc>)>,
+    /// GUN → the root last validated for it (callers compare its bytes to the stored root).
+    roots: HashMap<String, Arc<TrustedRoot>>,
 }
 
 /// The cache. Thread-safe; one per store.
@@ -627,6 +635,21 @@ impl MetaCache {
         }
         memo.fresh
             .insert(ts_sha256.to_string(), (snapshot_sha256.to_string(), until));
+    }
+
+    /// Memo: the root last validated for `gun` by an update. It is only a shortcut for the
+    /// same bytes: use it only when [`TrustedRoot::raw`] equals the stored root.
+    pub fn trusted_root(&self, gun: &str) -> Option<Arc<TrustedRoot>> {
+        lock(&self.memo).roots.get(gun).cloned()
+    }
+
+    /// Memo: records what [`MetaCache::trusted_root`] returns.
+    pub fn put_trusted_root(&self, gun: &str, root: TrustedRoot) {
+        let mut memo = lock(&self.memo);
+        if memo.roots.len() >= TRUSTED_ROOT_ENTRIES && !memo.roots.contains_key(gun) {
+            memo.roots.clear();
+        }
+        memo.roots.insert(gun.to_string(), Arc::new(root));
     }
 
     /// Current counters.

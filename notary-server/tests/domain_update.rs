@@ -940,3 +940,80 @@ fn upd(role: &str, version: i64, data: &[u8]) -> notary_server::storage::MetaUpd
         data: data.to_vec(),
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The stored root's validation is remembered per GUN (cached SQL store only)
+
+#[tokio::test]
+async fn stored_root_memo_follows_the_stored_root_and_the_clock() {
+    use notary_server::cache::CacheOptions;
+    use notary_server::domain::Ctx;
+    use notary_server::storage::SqlStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open_sqlite(&dir.path().join("server.db"))
+        .unwrap()
+        .with_cache(CacheOptions::default());
+    store.run_migrations().unwrap();
+    let mut repo = repo();
+    let crypto = repo.server_crypto();
+    let memo = || store.cache().unwrap().trusted_root(GUN);
+    let update = |now, parts: Vec<(&str, Vec<u8>)>| {
+        let ctx = Ctx {
+            store: &store,
+            crypto: &crypto,
+            key_type: notary_tuf::KeyType::Ecdsa,
+            now,
+        };
+        let parts: Vec<(String, Vec<u8>)> =
+            parts.into_iter().map(|(r, b)| (r.to_string(), b)).collect();
+        async move { apply_update(&ctx, GUN, parts).await }
+    };
+
+    // The first upload has no stored root to check.
+    let root_v1 = repo.root_file();
+    let targets = repo.targets_file("targets");
+    update(t0(), vec![("root", root_v1.clone()), ("targets", targets)])
+        .await
+        .unwrap();
+    assert!(memo().is_none());
+    // The next publish checks the stored root in full and remembers it; the one after
+    // uses the memo.
+    for _ in 0..2 {
+        repo.bump_targets("targets");
+        update(t0(), vec![("targets", repo.targets_file("targets"))])
+            .await
+            .unwrap();
+        assert_eq!(memo().unwrap().raw(), root_v1.as_slice());
+    }
+
+    // A rotated root is stored; the memo of the old root is not used for it.
+    repo.rotate_root_key();
+    repo.root.common.version = 2;
+    let root_v2 = repo.root_file();
+    repo.bump_targets("targets");
+    let targets = repo.targets_file("targets");
+    update(t0(), vec![("root", root_v2.clone()), ("targets", targets)])
+        .await
+        .unwrap();
+    repo.bump_targets("targets");
+    update(t0(), vec![("targets", repo.targets_file("targets"))])
+        .await
+        .unwrap();
+    assert_eq!(memo().unwrap().raw(), root_v2.as_slice());
+
+    // Once the stored root's certificate has expired, publishes are refused although the
+    // memo was made while it was valid.
+    let later = t0() + Duration::days(10 * 365 + 1);
+    repo.now = later;
+    repo.bump_targets("targets");
+    repo.targets.get_mut("targets").unwrap().common.expires = later + Duration::days(30);
+    let refused = update(later, vec![("targets", repo.targets_file("targets"))]).await;
+    assert_eq!(refused, Err(UpdateError::Invalid(None)));
+    assert_eq!(latest_version(&store, "targets").await, 5);
+}
+
+/// The latest stored version of `role`.
+async fn latest_version(store: &dyn MetaStore, role: &str) -> i64 {
+    store.get_latest(GUN, role).await.unwrap().unwrap().version
+}

@@ -374,6 +374,16 @@ pub fn validate_root(
     gun: &str,
     now: DateTime<Utc>,
 ) -> Result<Root, TufError> {
+    validate_root_at(prev_root, file, gun, now).map(|(root, _)| root)
+}
+
+/// [`validate_root`], plus the [`stable_window`] of the root's certificates around `now`.
+fn validate_root_at(
+    prev_root: Option<&Root>,
+    file: &SignedFile,
+    gun: &str,
+    now: DateTime<Utc>,
+) -> Result<(Root, Option<Window>), TufError> {
     let root = file.root()?;
     root.validate_structure()?;
     let root_role = root.build_base_role(roles::ROOT)?;
@@ -425,7 +435,34 @@ pub fn validate_root(
     verify_signatures(file, &role).map_err(|_| {
         TufError::RootValidationFail("failed to validate integrity of roots".into())
     })?;
-    Ok(root)
+    let window = stable_window(&all, now);
+    Ok((root, window))
+}
+
+/// An open interval of time: (after, before).
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
+/// The open interval around `now` inside which no certificate in `all` starts or stops
+/// passing the time checks of [`certs::validate_certificate`] (valid from one day before
+/// notBefore through notAfter), or None when `now` is exactly on such an edge. Time enters
+/// [`validate_root`] (without a previous root) only through those checks, so its outcome
+/// is the same for any time inside the interval.
+fn stable_window(all: &BTreeMap<String, CertBundle>, now: DateTime<Utc>) -> Option<Window> {
+    let (mut after, mut before) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    let certs = all
+        .values()
+        .flat_map(|b| std::iter::once(&b.leaf).chain(&b.intermediates));
+    for c in certs {
+        let starts = c.not_before.checked_sub_signed(chrono::Duration::days(1));
+        for edge in [starts, Some(c.not_after)].into_iter().flatten() {
+            match edge.cmp(&now) {
+                std::cmp::Ordering::Equal => return None,
+                std::cmp::Ordering::Less => after = after.max(edge),
+                std::cmp::Ordering::Greater => before = before.min(edge),
+            }
+        }
+    }
+    Some((after, before))
 }
 
 /// Go `GetDelegationRole` checks on a delegation's keys: certificates (if the key holds one)
@@ -456,6 +493,48 @@ pub struct Loaded<T> {
     pub file: SignedFile,
 }
 
+/// A root that a [`RepoBuilder`] without a previous root accepted for its GUN, kept so
+/// that later builders for the same GUN can load it without checking its certificates and
+/// signatures again ([`RepoBuilder::load_trusted_root`]): the server re-validates the
+/// stored root on every update, and those checks were about an eighth of its CPU per
+/// publish. They depend on the time only through the certificates' validity periods, so
+/// the outcome holds while the time stays inside the interval around the original check
+/// in which no certificate's validity starts or ends.
+#[derive(Debug, Clone)]
+pub struct TrustedRoot {
+    gun: String,
+    root: Loaded<Root>,
+    window: Window,
+}
+
+impl TrustedRoot {
+    /// The exact bytes of the root.
+    pub fn raw(&self) -> &[u8] {
+        &self.root.file.raw
+    }
+
+    /// True if loading the root for `gun` at `now` would have the same outcome as the check
+    /// this was made from.
+    pub fn holds_for(&self, gun: &str, now: DateTime<Utc>) -> bool {
+        self.gun == gun && self.window.0 < now && now < self.window.1
+    }
+}
+
+/// What a [`RepoBuilder`] loads: exact bytes, or a file already decoded from them.
+enum Input<'a> {
+    Bytes(&'a [u8]),
+    Parsed(SignedFile),
+}
+
+impl Input<'_> {
+    fn raw(&self) -> &[u8] {
+        match self {
+            Input::Bytes(b) => b,
+            Input::Parsed(f) => &f.raw,
+        }
+    }
+}
+
 /// Loads and checks a repository's files in dependency order, like Go's `tuf.RepoBuilder`
 /// as notary-server uses it for validating updates.
 ///
@@ -471,6 +550,8 @@ pub struct RepoBuilder {
     now: DateTime<Utc>,
     prev_root: Option<Root>,
     root: Option<Loaded<Root>>,
+    /// For a root checked without a previous root: its certificates' [`stable_window`].
+    root_window: Option<Window>,
     targets: BTreeMap<String, Loaded<Targets>>,
     snapshot: Option<Loaded<Snapshot>>,
     timestamp: Option<Loaded<Timestamp>>,
@@ -486,6 +567,7 @@ impl RepoBuilder {
             now,
             prev_root: None,
             root: None,
+            root_window: None,
             targets: BTreeMap::new(),
             snapshot: None,
             timestamp: None,
@@ -499,6 +581,16 @@ impl RepoBuilder {
         let mut b = RepoBuilder::new(&self.gun, self.now);
         b.prev_root = self.root.as_ref().map(|r| r.typed.clone());
         b
+    }
+
+    /// The GUN this builder checks files for.
+    pub fn gun(&self) -> &str {
+        &self.gun
+    }
+
+    /// The time expiry and certificate validity are judged against.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// True if `role` has been loaded.
@@ -569,6 +661,68 @@ impl RepoBuilder {
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {
+        self.load_input(role, Input::Bytes(content), min_version, allow_expired)
+    }
+
+    /// [`RepoBuilder::load`] for a file the caller has already decoded with
+    /// [`SignedFile::parse`] from its `raw` bytes, which saves decoding it again.
+    pub fn load_parsed(
+        &mut self,
+        role: &str,
+        file: SignedFile,
+        min_version: i64,
+        allow_expired: bool,
+    ) -> Result<(), TufError> {
+        self.load_input(role, Input::Parsed(file), min_version, allow_expired)
+    }
+
+    /// The loaded root as a [`TrustedRoot`], when this builder checked it without a
+    /// previous root and not at the very edge of a certificate's validity.
+    pub fn trusted_root(&self) -> Option<TrustedRoot> {
+        if self.prev_root.is_some() {
+            return None;
+        }
+        Some(TrustedRoot {
+            gun: self.gun.clone(),
+            root: self.root.clone()?,
+            window: self.root_window?,
+        })
+    }
+
+    /// Loads the root from `trusted` as [`RepoBuilder::load`] would load its bytes, but
+    /// without checking its certificates and signatures again when they were checked for
+    /// this GUN, without a previous root, and for a time whose outcome is the same as now.
+    /// Otherwise it loads the bytes in full. Version and expiry are checked either way.
+    pub fn load_trusted_root(
+        &mut self,
+        trusted: &TrustedRoot,
+        min_version: i64,
+        allow_expired: bool,
+    ) -> Result<(), TufError> {
+        if self.prev_root.is_some() || !trusted.holds_for(&self.gun, self.now) {
+            return self.load(roles::ROOT, trusted.raw(), min_version, allow_expired);
+        }
+        if self.is_loaded(roles::ROOT) {
+            return Err(TufError::BuilderInput(format!(
+                "{} has already been loaded",
+                roles::ROOT
+            )));
+        }
+        self.check_or_remember(roles::ROOT, trusted.raw())?;
+        let root = &trusted.root;
+        self.finish_checks(&root.typed.common, roles::ROOT, min_version, allow_expired)?;
+        self.root = Some(root.clone());
+        self.root_window = Some(trusted.window);
+        Ok(())
+    }
+
+    fn load_input(
+        &mut self,
+        role: &str,
+        content: Input<'_>,
+        min_version: i64,
+        allow_expired: bool,
+    ) -> Result<(), TufError> {
         if !roles::is_valid_role(role) {
             return Err(TufError::BuilderInput(format!("{role} is an invalid role")));
         }
@@ -616,9 +770,19 @@ impl RepoBuilder {
         }
     }
 
-    /// Go `bytesToSigned`: check against a known checksum, or remember the bytes for the
-    /// snapshot/timestamp loaded later; then decode the envelope.
-    fn bytes_to_signed(&mut self, role: &str, content: &[u8]) -> Result<SignedFile, TufError> {
+    /// Go `bytesToSigned`: [`RepoBuilder::check_or_remember`], then decode the envelope
+    /// (unless the caller did).
+    fn bytes_to_signed(&mut self, role: &str, content: Input<'_>) -> Result<SignedFile, TufError> {
+        self.check_or_remember(role, content.raw())?;
+        match content {
+            Input::Bytes(b) => SignedFile::parse(b).map_err(|e| TufError::Json(e.to_string())),
+            Input::Parsed(file) => Ok(file),
+        }
+    }
+
+    /// Checks `content` against a known checksum, or remembers it for the
+    /// snapshot/timestamp loaded later.
+    fn check_or_remember(&mut self, role: &str, content: &[u8]) -> Result<(), TufError> {
         match self.checksums_for(role) {
             Some(hashes) => metadata::check_hashes(content, role, &hashes)?,
             None if role != roles::TIMESTAMP => {
@@ -627,7 +791,7 @@ impl RepoBuilder {
             }
             None => {}
         }
-        SignedFile::parse(content).map_err(|e| TufError::Json(e.to_string()))
+        Ok(())
     }
 
     fn finish_checks(
@@ -646,14 +810,15 @@ impl RepoBuilder {
 
     fn load_root(
         &mut self,
-        content: &[u8],
+        content: Input<'_>,
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {
         let file = self.bytes_to_signed(roles::ROOT, content)?;
-        let root = validate_root(self.prev_root.as_ref(), &file, &self.gun, self.now)?;
+        let (root, window) = validate_root_at(self.prev_root.as_ref(), &file, &self.gun, self.now)?;
         self.finish_checks(&root.common, roles::ROOT, min_version, allow_expired)?;
         self.root = Some(Loaded { typed: root, file });
+        self.root_window = window;
         Ok(())
     }
 
@@ -667,7 +832,7 @@ impl RepoBuilder {
 
     fn load_targets(
         &mut self,
-        content: &[u8],
+        content: Input<'_>,
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {
@@ -744,7 +909,7 @@ impl RepoBuilder {
     fn load_delegation(
         &mut self,
         name: &str,
-        content: &[u8],
+        content: Input<'_>,
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {
@@ -769,7 +934,7 @@ impl RepoBuilder {
 
     fn load_snapshot(
         &mut self,
-        content: &[u8],
+        content: Input<'_>,
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {
@@ -810,7 +975,7 @@ impl RepoBuilder {
 
     fn load_timestamp(
         &mut self,
-        content: &[u8],
+        content: Input<'_>,
         min_version: i64,
         allow_expired: bool,
     ) -> Result<(), TufError> {

@@ -1002,3 +1002,181 @@ async fn server_signing_through_a_crypto_service() {
         format!("signing keys not available: need 1 keys from 1 possible keys ({id})")
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Trusted roots and pre-decoded files: the same outcome as loading the bytes
+
+/// A root whose only certificate is valid from `nb` to `na`.
+fn repo_with_cert(nb: DateTime<Utc>, na: DateTime<Utc>) -> TestRepo {
+    let mut r = repo();
+    let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+    let opts = CertOptions {
+        common_name: GUN.into(),
+        not_before: nb,
+        not_after: na,
+        is_ca: false,
+    };
+    set_root_cert(&mut r, &[test_support::self_signed_cert(&k, &opts)], k);
+    r
+}
+
+/// The stored root as the server checks it: no previous root, expiry tolerated.
+fn trusted(bytes: &[u8], at: DateTime<Utc>) -> verify::TrustedRoot {
+    let mut b = RepoBuilder::new(GUN, at);
+    b.load("root", bytes, 1, true).unwrap();
+    b.trusted_root().expect("checked without a previous root")
+}
+
+/// Loading `t` at `at` ends like loading its bytes, for every version/expiry setting.
+fn assert_same_as_bytes(t: &verify::TrustedRoot, gun: &str, at: DateTime<Utc>) {
+    for (min_version, allow_expired) in [(1, true), (1, false), (2, true)] {
+        let mut from_memo = RepoBuilder::new(gun, at);
+        let mut from_bytes = RepoBuilder::new(gun, at);
+        assert_eq!(
+            from_memo.load_trusted_root(t, min_version, allow_expired),
+            from_bytes.load("root", t.raw(), min_version, allow_expired),
+            "{gun} at {at}, min {min_version}, allow expired {allow_expired}"
+        );
+        assert_eq!(
+            from_memo.root().map(|r| r.file.raw.clone()),
+            from_bytes.root().map(|r| r.file.raw.clone())
+        );
+    }
+}
+
+#[test]
+fn trusted_root_loads_like_its_bytes_over_time() {
+    let (nb, na) = (now() - Duration::days(10), now() + Duration::days(10));
+    let mut r = repo_with_cert(nb, na);
+    r.root.common.expires = now() + Duration::days(5);
+    let t = trusted(&r.root_file(), now());
+    assert!(t.holds_for(GUN, now() + Duration::days(9)));
+    assert!(!t.holds_for(GUN, na + Duration::seconds(1)));
+    assert!(!t.holds_for("example.com/other", now()));
+    // Inside the window, after the root itself expired, after the certificate expired,
+    // before it was valid, and exactly on its edges.
+    for at in [
+        now() + Duration::hours(1),
+        now() + Duration::days(6),
+        na,
+        na + Duration::seconds(1),
+        nb - Duration::days(1),
+        nb - Duration::days(1) - Duration::seconds(1),
+    ] {
+        assert_same_as_bytes(&t, GUN, at);
+    }
+    // After expiry of the certificate the memo is not used: the full check refuses.
+    let mut late = RepoBuilder::new(GUN, na + Duration::seconds(1));
+    assert_eq!(late.load_trusted_root(&t, 1, true), Err(no_leaf()));
+    // Another GUN gets the full check (the certificate names this one).
+    assert_same_as_bytes(&t, "example.com/other", now());
+    assert_eq!(
+        RepoBuilder::new("example.com/other", now()).load_trusted_root(&t, 1, true),
+        Err(no_leaf())
+    );
+}
+
+#[test]
+fn trusted_root_is_checked_again_when_an_intermediate_expires() {
+    let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+    let ca_key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+    let ca_opts = CertOptions {
+        is_ca: true,
+        not_after: now() + Duration::days(3),
+        not_before: now() - Duration::days(100),
+        ..leaf_opts("intermediate")
+    };
+    let ca = test_support::self_signed_cert(&ca_key, &ca_opts);
+    let issued = test_support::issued_cert(&k, &leaf_opts(GUN), &ca_key, &ca_opts);
+    let mut r = repo();
+    set_root_cert(&mut r, &[issued, ca], k);
+    let t = trusted(&r.root_file(), now());
+    assert_same_as_bytes(&t, GUN, now() + Duration::days(2));
+    // Once the intermediate has expired the rebuilt key has another ID: refused, as the
+    // bytes are.
+    let later = now() + Duration::days(4);
+    assert!(!t.holds_for(GUN, later));
+    assert_eq!(
+        RepoBuilder::new(GUN, later).load_trusted_root(&t, 1, true),
+        Err(integrity_fail())
+    );
+}
+
+#[test]
+fn no_trusted_root_on_a_certificate_edge_or_after_rotation() {
+    let r = repo_with_cert(now() - Duration::days(10), now());
+    let mut b = builder();
+    b.load("root", &r.root_file(), 1, true).unwrap();
+    assert!(
+        b.trusted_root().is_none(),
+        "now is the certificate's notAfter"
+    );
+
+    let r = repo();
+    let mut stored = builder();
+    stored.load("root", &r.root_file(), 1, true).unwrap();
+    let t = stored.trusted_root().unwrap();
+    let mut next = stored.bootstrap_new_builder();
+    next.load("root", &r.root_file(), 1, false).unwrap();
+    assert!(next.trusted_root().is_none());
+    // A builder with a previous root checks the memo's bytes in full.
+    let mut next = stored.bootstrap_new_builder();
+    next.load_trusted_root(&t, 1, false).unwrap();
+    assert_eq!(
+        next.load_trusted_root(&t, 1, false),
+        Err(TufError::BuilderInput(
+            "root has already been loaded".into()
+        ))
+    );
+}
+
+#[test]
+fn repository_loads_the_same_from_a_trusted_root_and_decoded_files() {
+    let r = repo();
+    let f = r.build();
+    let t = trusted(&f.root, now() - Duration::hours(1));
+    let parsed = |b: &[u8]| SignedFile::parse(b).unwrap();
+
+    let mut a = builder();
+    a.load_trusted_root(&t, 1, true).unwrap();
+    a.load_parsed("targets", parsed(&f.targets["targets"]), 1, false)
+        .unwrap();
+    a.load_parsed("snapshot", parsed(&f.snapshot), 1, false)
+        .unwrap();
+    let mut b = builder();
+    b.load("root", &f.root, 1, true).unwrap();
+    b.load("targets", &f.targets["targets"], 1, false).unwrap();
+    b.load("snapshot", &f.snapshot, 1, false).unwrap();
+    assert_eq!(a.snapshot_meta_updates(), b.snapshot_meta_updates());
+
+    // A snapshot that does not list the trusted root's bytes is refused either way.
+    let mut other = r.clone();
+    other.root.common.version = 2;
+    other.targets.get_mut("targets").unwrap().common.version = 2;
+    let stale = other.build();
+    let mut a = builder();
+    a.load_trusted_root(&t, 1, true).unwrap();
+    a.load_parsed("targets", parsed(&stale.targets["targets"]), 1, false)
+        .unwrap();
+    let mut b = builder();
+    b.load("root", &f.root, 1, true).unwrap();
+    b.load("targets", &stale.targets["targets"], 1, false)
+        .unwrap();
+    let refused = b.load("snapshot", &stale.snapshot, 1, false);
+    assert!(refused.is_err());
+    assert_eq!(
+        a.load_parsed("snapshot", parsed(&stale.snapshot), 1, false),
+        refused
+    );
+
+    // Checksums from an earlier snapshot apply to decoded files as to bytes.
+    let mut a = builder();
+    a.load("root", &f.root, 1, false).unwrap();
+    a.load("timestamp", &f.timestamp, 1, false).unwrap();
+    a.load("snapshot", &f.snapshot, 1, false).unwrap();
+    let mut b = a.clone();
+    let wrong = &stale.targets["targets"];
+    let refused = b.load("targets", wrong, 1, false);
+    assert!(refused.is_err());
+    assert_eq!(a.load_parsed("targets", parsed(wrong), 1, false), refused);
+}
