@@ -538,6 +538,52 @@ fn map_write_error(e: DieselError) -> StoreError {
     }
 }
 
+/// True if `gun` has a live row of some role at or above the lowest version the batch
+/// writes for it (`min_per_role`). One query for all roles, asking only for those rows:
+/// through the unique key (gun, role, version) it reads them alone, usually none.
+/// (`MAX(version)` per role read every version of the role to check its `deleted_at`,
+/// so each publish got slower with the GUN's history.) MySQL matches roles
+/// case-insensitively here, as it does for the unique key.
+fn newer_version_stored(
+    conn: &mut AnyConnection,
+    gun: &str,
+    min_per_role: &std::collections::HashMap<&str, i64>,
+) -> Result<bool, StoreError> {
+    let mut any_newer: Option<BoolFilter<'_>> = None;
+    for (role, min) in min_per_role {
+        let one: BoolFilter<'_> = Box::new(
+            tuf_files::role
+                .eq(*role)
+                .and(tuf_files::version.ge(clamp_i32(*min))),
+        );
+        any_newer = Some(match any_newer {
+            None => one,
+            Some(any) => Box::new(any.or(one)),
+        });
+    }
+    let Some(any_newer) = any_newer else {
+        return Ok(false);
+    };
+    let found: Vec<i32> = tuf_files::table
+        .filter(tuf_files::gun.eq(gun))
+        .filter(tuf_files::deleted_at.is_null())
+        .filter(any_newer)
+        .select(tuf_files::id)
+        .limit(1)
+        .load(conn)
+        .map_err(map_error)?;
+    Ok(!found.is_empty())
+}
+
+/// A boolean condition on `tuf_files`, built at run time.
+type BoolFilter<'a> = Box<
+    dyn BoxableExpression<
+            tuf_files::table,
+            <AnyConnection as Connection>::Backend,
+            SqlType = diesel::sql_types::Bool,
+        > + 'a,
+>;
+
 /// Clamps a 64-bit id or version into the INT columns' range.
 fn clamp_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
@@ -551,25 +597,9 @@ fn update_many_blocking(
     let min_per_role = check_batch(&updates)?;
     // Step 2 of §11.4 runs outside the transaction: the unique key settles
     // races, and on SQLite a transaction that reads before writing could not
-    // wait for the write lock. One query for all roles of the batch.
-    let roles: Vec<&str> = min_per_role.keys().copied().collect();
-    let stored: Vec<(String, Option<i32>)> = tuf_files::table
-        .filter(tuf_files::gun.eq(gun))
-        .filter(tuf_files::role.eq_any(&roles))
-        .filter(tuf_files::deleted_at.is_null())
-        .group_by(tuf_files::role)
-        .select((tuf_files::role, diesel::dsl::max(tuf_files::version)))
-        .load(conn)
-        .map_err(map_error)?;
-    for (role, max) in stored {
-        let Some(max) = max else { continue };
-        // MySQL matches roles case-insensitively, so compare the same way here.
-        let newer = min_per_role
-            .iter()
-            .any(|(r, min)| r.eq_ignore_ascii_case(&role) && i64::from(max) >= *min);
-        if newer {
-            return Err(StoreError::OldVersion);
-        }
+    // wait for the write lock.
+    if newer_version_stored(conn, gun, &min_per_role)? {
+        return Err(StoreError::OldVersion);
     }
     let now = now_utc();
     let naive = now.naive_utc();

@@ -189,6 +189,28 @@ pub(crate) async fn old_versions_are_rejected(store: Arc<dyn MetaStore>) {
         )
         .await
         .unwrap();
+    // One role below its newest version (a gap, so no duplicate key) sinks a batch whose
+    // other role is new.
+    store
+        .update_many(
+            GUN,
+            vec![update("targets", 3, &role_file("Targets", 3, ""))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .update_many(
+                GUN,
+                vec![
+                    update("root", 5, &role_file("Root", 5, "")),
+                    update("targets", 2, &role_file("Targets", 2, "")),
+                ],
+            )
+            .await,
+        Err(StoreError::OldVersion)
+    );
+    assert_eq!(store.get_version(GUN, "root", 5).await.unwrap(), None);
 
     // Versions beyond Go's INT column are refused the same way everywhere.
     let too_big = i64::from(i32::MAX) + 1;
