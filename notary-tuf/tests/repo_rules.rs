@@ -151,6 +151,20 @@ fn root_certificate_wildcard_cn_matches_prefix() {
     );
 }
 
+/// A root whose only certificate is valid from `nb` to `na`.
+fn repo_with_cert(nb: DateTime<Utc>, na: DateTime<Utc>) -> TestRepo {
+    let mut r = repo();
+    let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+    let opts = CertOptions {
+        common_name: GUN.into(),
+        not_before: nb,
+        not_after: na,
+        is_ca: false,
+    };
+    set_root_cert(&mut r, &[test_support::self_signed_cert(&k, &opts)], k);
+    r
+}
+
 #[test]
 fn root_certificate_validity_window() {
     let cases = [
@@ -164,16 +178,7 @@ fn root_certificate_validity_window() {
         (now() - Duration::days(10), now() - Duration::days(1), false), // expired
     ];
     for (nb, na, ok) in cases {
-        let mut r = repo();
-        let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
-        let opts = CertOptions {
-            common_name: GUN.into(),
-            not_before: nb,
-            not_after: na,
-            is_ca: false,
-        };
-        set_root_cert(&mut r, &[test_support::self_signed_cert(&k, &opts)], k);
-        let res = load_root(&r.root_file());
+        let res = load_root(&repo_with_cert(nb, na).root_file());
         if ok {
             res.unwrap();
         } else {
@@ -285,13 +290,13 @@ fn root_bundle_shape_rules() {
     assert_eq!(load_root(&r.root_file()), Err(no_leaf()));
 }
 
-#[test]
-fn expired_intermediates_are_dropped_from_the_rebuilt_key() {
+/// A root whose key is a valid leaf issued by an intermediate that expires at `ca_expiry`.
+fn repo_with_intermediate(ca_expiry: DateTime<Utc>) -> TestRepo {
     let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
     let ca_key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
     let ca_opts = CertOptions {
         is_ca: true,
-        not_after: now() - Duration::days(1),
+        not_after: ca_expiry,
         not_before: now() - Duration::days(100),
         ..leaf_opts("intermediate")
     };
@@ -299,6 +304,12 @@ fn expired_intermediates_are_dropped_from_the_rebuilt_key() {
     let issued = test_support::issued_cert(&k, &leaf_opts(GUN), &ca_key, &ca_opts);
     let mut r = repo();
     set_root_cert(&mut r, &[issued, ca], k);
+    r
+}
+
+#[test]
+fn expired_intermediates_are_dropped_from_the_rebuilt_key() {
+    let r = repo_with_intermediate(now() - Duration::days(1));
     // The leaf is valid, but the key rebuilt without the expired intermediate has another ID.
     assert_eq!(load_root(&r.root_file()), Err(integrity_fail()));
 }
@@ -1006,20 +1017,6 @@ async fn server_signing_through_a_crypto_service() {
 // ---------------------------------------------------------------------------------------
 // Trusted roots and pre-decoded files: the same outcome as loading the bytes
 
-/// A root whose only certificate is valid from `nb` to `na`.
-fn repo_with_cert(nb: DateTime<Utc>, na: DateTime<Utc>) -> TestRepo {
-    let mut r = repo();
-    let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
-    let opts = CertOptions {
-        common_name: GUN.into(),
-        not_before: nb,
-        not_after: na,
-        is_ca: false,
-    };
-    set_root_cert(&mut r, &[test_support::self_signed_cert(&k, &opts)], k);
-    r
-}
-
 /// The stored root as the server checks it: no previous root, expiry tolerated.
 fn trusted(bytes: &[u8], at: DateTime<Utc>) -> verify::TrustedRoot {
     let mut b = RepoBuilder::new(GUN, at);
@@ -1078,18 +1075,7 @@ fn trusted_root_loads_like_its_bytes_over_time() {
 
 #[test]
 fn trusted_root_is_checked_again_when_an_intermediate_expires() {
-    let k = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
-    let ca_key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
-    let ca_opts = CertOptions {
-        is_ca: true,
-        not_after: now() + Duration::days(3),
-        not_before: now() - Duration::days(100),
-        ..leaf_opts("intermediate")
-    };
-    let ca = test_support::self_signed_cert(&ca_key, &ca_opts);
-    let issued = test_support::issued_cert(&k, &leaf_opts(GUN), &ca_key, &ca_opts);
-    let mut r = repo();
-    set_root_cert(&mut r, &[issued, ca], k);
+    let r = repo_with_intermediate(now() + Duration::days(3));
     let t = trusted(&r.root_file(), now());
     assert_same_as_bytes(&t, GUN, now() + Duration::days(2));
     // Once the intermediate has expired the rebuilt key has another ID: refused, as the
