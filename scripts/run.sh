@@ -13,9 +13,15 @@ PORT="${NOTARY_PORT:-4443}"
 SIGNER_PORT="${SIGNER_PORT:-7899}"
 HOST="${NOTARY_HOSTNAME:-localhost}"
 
-command -v openssl >/dev/null || { echo "run: openssl is required (apt-get install openssl)" >&2; exit 1; }
-echo "run: building release binaries (the first build takes several minutes)"
-cargo build --release --locked -q -p notary-signer -p notary-server
+# The MySQL backend is compiled in (operators switch a config from SQLite to MySQL without a
+# rebuild), so the build needs libmysqlclient's headers and pkg-config; the binaries need
+# libmariadb3 at run time (pulled in by the -dev package). We install rather than make MySQL
+# optional: a default build that silently lacks the Go notary's main database would surprise
+# operators more than one apt-get does. openssl makes the dev PKI, curl checks health.
+"$ROOT/scripts/ensure-packages.sh" default-libmysqlclient-dev pkg-config openssl curl ca-certificates
+command -v cargo >/dev/null || { echo "run: cargo is required (the Rust toolchain, https://rustup.rs)" >&2; exit 1; }
+echo "run: building release binaries (the first build compiles about 300 crates: 5-10 minutes on 2 cores)"
+cargo build --release --locked -p notary-signer -p notary-server
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 mkdir -p "$DATA"
