@@ -30,6 +30,9 @@
 #                      contacted); "" skips them. See README.md.
 #   SUITE_CMD_TIMEOUT  seconds allowed per command (default 180)
 #   SUITE_KEEP=1       keep the temporary directory with every command's log
+
+# The check functions are only called through `check`, which shellcheck cannot follow.
+# shellcheck disable=SC2317
 set -uo pipefail
 
 if [ $# -ne 3 ]; then
@@ -97,7 +100,10 @@ NO_ENGINE="unix://$WORK/no-engine.sock" # nothing ever listens here
 IMG1=""
 IMG2=""
 cleanup() {
-  [ -n "$IMG1$IMG2" ] && DOCKER_HOST=$ENGINE "$DOCKER" rmi -f $IMG1 $IMG2 >/dev/null 2>&1
+  local img
+  for img in "$IMG1" "$IMG2"; do
+    [ -n "$img" ] && DOCKER_HOST=$ENGINE "$DOCKER" rmi -f "$img" >/dev/null 2>&1
+  done
   if [ "${SUITE_KEEP:-0}" = 1 ]; then echo "# kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -378,6 +384,21 @@ forget "$IMG1"
 dk pull1-after -- pull "$GUN:1"
 c_pull1_after() { pulled 1 "$D1" "$IMG1"; }
 check "after alice is removed, $GUN:1 still pulls the digest Repo Admin signed" pull1-after c_pull1_after
+
+# alice's targets/releases is still on the server but no longer verifiable (her
+# key is gone from the role), so a new signer's client rebuilds the role from
+# version 1. The server must refuse that rollback.
+dk signer-add-bob -n -- trust signer add --key "$WORK/keys/bob.pub" bob "$GUN"
+c_signer_add_bob() { exit_is 0 && says "Successfully added signer: bob to $GUN" && json_ok "$(trust_json "$GUN")" '[.[0].Signers[].Name] == ["bob"]'; }
+check "docker trust signer add bob $GUN after alice is gone (no engine)" signer-add-bob c_signer_add_bob
+
+before_json=$(trust_json "$GUN" | jq -c '.[0].SignedTags' 2>/dev/null)
+dk bob-rollback -u bob -n -- trust sign "$GUN:1"
+c_bob_rollback() {
+  exit_nonzero && says "trust server rejected operation" &&
+    same "$(trust_json "$GUN" | jq -c '.[0].SignedTags' 2>/dev/null)" "$before_json" "signed tags after the refused upload"
+}
+check "the server refuses bob's targets/releases that would roll the role back to an older version" bob-rollback c_bob_rollback
 
 engine tag "$IMG1" "$GUN-new:1"
 dk sign-new-noengine -n -- trust sign "$GUN-new:1"
