@@ -16,7 +16,7 @@ use notary_e2e::dct::{self, DockerEnv, SECURE_REGISTRY_HOST};
 use notary_e2e::{go_bin, our_bin, PeerStack, StackSpec};
 
 /// Checks `dct-suite.sh` runs when nothing is skipped; every one must pass against both pairs.
-const SUITE_CHECKS: u32 = 40;
+const SUITE_CHECKS: u32 = 41;
 
 /// One engine at a time: each test starts its own, and two dockerds plus two notary pairs
 /// would only compete for the machine's two cores.

@@ -432,6 +432,16 @@ dk team-pull -u fresh -- pull "$TEAM_GUN:1"
 c_team_pull() { pulled 1 "$D1" "$IMG1"; }
 check "a first-time client pulls bob's signed $TEAM_GUN:1" team-pull c_team_pull
 
+engine tag "$IMG2" "$TEAM_GUN:2"
+dk team-push2 -u bob -- push "$TEAM_GUN:2"
+DT2=$(pushed_digest 2)
+c_team_push2() {
+  exit_is 0 && says "Successfully signed $TEAM_GUN:2" && is_set "$DT2" "no digest in the push output" &&
+    json_ok "$(trust_json "$TEAM_GUN")" '[.[0].SignedTags[] | [.SignedTag, .Digest, .Signers]] == [["1", $d1, ["bob"]], ["2", $d2, ["bob"]]]' \
+      --arg d1 "$D1" --arg d2 "$DT2"
+}
+check "bob's docker push $TEAM_GUN:2 signs the new tag with his delegation key" team-push2 c_team_push2
+
 dk team-revoke -u bob -n -- trust revoke --yes "$TEAM_GUN"
 c_team_revoke() { exit_is 0 && says "Successfully deleted signature for $TEAM_GUN" && json_ok "$(trust_json "$TEAM_GUN")" '.[0].SignedTags == []'; }
 check "docker trust revoke --yes $TEAM_GUN (bob, no engine) revokes every tag" team-revoke c_team_revoke

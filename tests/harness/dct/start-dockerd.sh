@@ -9,8 +9,9 @@
 # Host networking is left alone: no bridge (--bridge=none), no iptables or
 # ip6tables rules, no IP forwarding or masquerading, no userland proxy. The
 # engine only stores, pushes and pulls images; it never runs a container. As a
-# guard the script compares the host's interfaces and net.ipv4.ip_forward
-# before and after the start and stops the engine if anything changed.
+# guard the script compares the host's interfaces and forwarding sysctls
+# before and after the start, checks (with ss) that neither dockerd nor its
+# containerd listens on a TCP or UDP port, and stops the engine otherwise.
 #
 # stdout: one line, the DOCKER_HOST value (unix://WORKDIR/docker.sock).
 # Progress and errors go to stderr. Running it again while the recorded
@@ -123,6 +124,20 @@ for driver in ${DOCKERD_DRIVERS:-overlay2 vfs}; do
       stop_pid "$pid"
       unmount_leftovers
       exit 1
+    fi
+    # the engine and the containerd it manages must not listen on any TCP/UDP port
+    if command -v ss >/dev/null 2>&1; then
+      inet=""
+      for p in "$pid" $(pgrep -P "$pid" 2>/dev/null); do
+        inet+=$(ss -Hltunp 2>/dev/null | grep -F "pid=$p," || true)
+      done
+      if [ -n "$inet" ]; then
+        say "the engine listens on the network; stopping it:"
+        echo "$inet" >&2
+        stop_pid "$pid"
+        unmount_leftovers
+        exit 1
+      fi
     fi
     net_after=$(net_state)
     if [ "$net_before" != "$net_after" ]; then
