@@ -122,6 +122,7 @@ for driver in ${DOCKERD_DRIVERS:-overlay2 vfs}; do
     if [ "$(cat "$PIDFILE" 2>/dev/null)" != "$pid" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
       say "pidfile $PIDFILE does not name the dockerd we started (pid $pid); stopping it"
       stop_pid "$pid"
+      rm -f "$PIDFILE"
       unmount_leftovers
       exit 1
     fi
@@ -135,6 +136,7 @@ for driver in ${DOCKERD_DRIVERS:-overlay2 vfs}; do
         say "the engine listens on the network; stopping it:"
         echo "$inet" >&2
         stop_pid "$pid"
+        rm -f "$PIDFILE"
         unmount_leftovers
         exit 1
       fi
