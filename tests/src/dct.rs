@@ -1,11 +1,12 @@
-//! Docker Content Trust harness: a private Docker engine and registry started by the shared
-//! scripts in `shared/peer/dct/`, and a runner for `dct-suite.sh`, which drives the stock
-//! Docker CLI (`DOCKER_CONTENT_TRUST=1`) against a notary server.
+//! Docker Content Trust harness: a private Docker engine and registry started by the
+//! repository's scripts in `tests/harness/dct/`, and a runner for `dct-suite.sh`, which drives
+//! the stock Docker CLI (`DOCKER_CONTENT_TRUST=1`) against a notary server.
 //!
 //! The engine is only ever started through `start-dockerd.sh`, whose flags keep dockerd from
-//! touching host networking (no bridge, no iptables, no forwarding). Everything it writes
-//! lives in a short temporary directory under `/tmp` (unix socket paths are limited to 107
-//! bytes) and is stopped by `stop.sh` when the [`DockerEnv`] is dropped.
+//! touching host networking (no bridge, no iptables, no forwarding, no userland proxy, no TCP
+//! listener). Everything it writes lives in a short temporary directory under `/tmp` (unix
+//! socket paths are limited to 107 bytes) and is stopped by `stop.sh` when the [`DockerEnv`]
+//! is dropped.
 //!
 //! # Testing
 //! Needs root, Debian's `docker.io` (dockerd) and `docker-registry`, the 28.x Docker client
@@ -15,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{check_prerequisites, parse_summary, shared_dir, SuiteRun};
+use crate::{check_prerequisites, harness_dir, parse_summary, SuiteRun};
 
 /// The lowest Docker client major version the suite is known to work with (it needs
 /// `docker trust` and the 28.x prompts of `docker trust signer remove`).
@@ -27,9 +28,9 @@ pub const MIN_DOCKER_CLIENT_MAJOR: u32 = 28;
 /// address is never contacted (only notary is).
 pub const SECURE_REGISTRY_HOST: &str = "192.0.2.1:5000";
 
-/// `shared/peer/dct/`.
+/// `tests/harness/dct/` of this checkout.
 pub fn dct_dir() -> PathBuf {
-    shared_dir().join("peer/dct")
+    harness_dir().join("dct")
 }
 
 /// The Docker client to use: `$DOCKER`, else `/usr/local/bin/docker` (the 28.x client;
@@ -52,7 +53,7 @@ pub fn docker_client_major(version: &str) -> Option<u32> {
 
 /// Returns `Some(reason)` when anything the DCT tests need is missing: the general e2e
 /// prerequisites ([`check_prerequisites`] for `bins`) plus root, dockerd, a registry
-/// binary, a recent enough Docker client and the `shared/peer/dct` scripts.
+/// binary, a recent enough Docker client and the `tests/harness/dct` scripts.
 pub fn check_docker_prerequisites(bins: &[&Path]) -> Option<String> {
     let mut missing = Vec::new();
     if let Some(reason) = check_prerequisites(bins) {
@@ -116,7 +117,7 @@ pub fn require_docker(bins: &[&Path]) -> bool {
 }
 
 /// A private Docker engine plus a plain-HTTP registry on 127.0.0.1, both started by the
-/// shared scripts in one work directory and stopped (by PID) on drop.
+/// harness scripts in one work directory and stopped (by PID) on drop.
 pub struct DockerEnv {
     /// `None` once the directory was deliberately leaked because something would not stop.
     workdir: Option<tempfile::TempDir>,
@@ -155,8 +156,7 @@ impl DockerEnv {
             .find(|l| l.starts_with("unix://"))
             .unwrap_or_else(|| panic!("start-dockerd.sh printed no DOCKER_HOST:\n{out}"))
             .to_owned();
-        let addr = format!("127.0.0.1:{}", self.registry_port);
-        self.script("start-registry.sh", &[&addr]);
+        self.script("start-registry.sh", &[&self.registry_port.to_string()]);
     }
 
     fn script(&self, name: &str, args: &[&str]) -> String {

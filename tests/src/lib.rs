@@ -23,6 +23,11 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `tests/harness/` of this checkout: the scripts the e2e tests drive.
+pub fn harness_dir() -> PathBuf {
+    workspace_root().join("tests/harness")
+}
+
 /// `../shared` beside the checkout, or `$NOTARY_SHARED_DIR`.
 pub fn shared_dir() -> PathBuf {
     if let Ok(d) = std::env::var("NOTARY_SHARED_DIR") {
