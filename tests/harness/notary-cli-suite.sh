@@ -41,6 +41,9 @@
 #   CMD_TIMEOUT   [60]    seconds allowed per notary or curl call
 #   KEEP_TMP      [0]     1 = keep the scratch directory (its path is printed)
 #   NOTARY_BIN    [notary]
+# jq programs are single-quoted on purpose (their $names are jq variables), and
+# `A && B || because ...` is the idiom of the checks (`because` only records why and fails).
+# shellcheck disable=SC2016,SC2015
 set -u
 set -o pipefail
 

@@ -24,7 +24,7 @@
 #   SIGNER_ALIAS [passwordalias1]  SIGNER_PASSPHRASE [notary-signer-test-passphrase]
 #                        the signer's default_alias; the passphrase is handed to the signer
 #                        as NOTARY_SIGNER_<ALIAS in upper case>
-#   KEY_ALGORITHM [ecdsa]   algorithm of server-managed keys (ecdsa | ed25519 | rsa)
+#   KEY_ALGORITHM [ecdsa]   algorithm of server-managed keys (ecdsa | ed25519)
 #   LOG_LEVEL [info]        LOG_FORMAT [logfmt]  (-logf of both services)
 #   AUTH_TOKEN_REALM, AUTH_TOKEN_SERVICE, AUTH_TOKEN_ISSUER, AUTH_TOKEN_ROOTCERT
 #                        all four set = the server requires Docker registry tokens
