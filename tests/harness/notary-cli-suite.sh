@@ -337,6 +337,12 @@ group_http() {
     call GET "/v2/$g/_trust/changefeed?change_id=0&records=10"
     status_is 200 && body_true '.count == 0 and .records == []'
     verdict "http: changefeed of a GUN without history is empty"
+    call GET "/v2/_trust/changefeed?change_id=0&records=0"
+    status_is 200 && body_true '.count == (.records | length) and .count <= 100'
+    verdict "http: changefeed records=0 falls back to the default page (at most 100)"
+    call GET "/v2/_trust/changefeed?change_id=2147483000&records=5"
+    status_is 200 && body_true '.count == 0 and .records == []'
+    verdict "http: changefeed from beyond the newest record is empty"
     call GET "/v2/_trust/changefeed?change_id=0&records=ten"
     error_is 400; verdict "http: changefeed records=ten is 400 with an error body"
     call GET "/v2/_trust/changefeed?change_id=zero&records=10"
@@ -736,6 +742,12 @@ group_threshold() {
     { [ "$(version_of "$S/th-q-after.json")" = "$dv" ] && [ "$(fingerprint "$g")" = "$dg" ]; } ||
         because "served version now $(version_of "$S/th-q-after.json")"
     verdict "threshold 2: the refused upload changed nothing"
+    resign "$S/th-q2-signed.json" "$S/th-q2-twice.json" "$S/qa.key:$ka" "$S/qa.key:$ka" &&
+        upload "$g" "targets/quorum=$S/th-q2-twice.json" && error_is 400
+    verdict "threshold 2: two signatures by the same key do not count as two"
+    save "$g" targets/quorum.json "$S/th-q-after.json"
+    [ "$(version_of "$S/th-q-after.json")" = "$dv" ] || because "served version now $(version_of "$S/th-q-after.json")"
+    verdict "threshold 2: the doubly signed-by-one-key upload changed nothing"
     resign "$S/th-q2-signed.json" "$S/th-q2-two.json" "$S/qa.key:$ka" "$S/qb.key:$kb" &&
         upload "$g" "targets/quorum=$S/th-q2-two.json" && status_is 200
     verdict "threshold 2: the server accepts it signed by both keys"
@@ -846,6 +858,47 @@ group_rollback() {
     save "$g" targets.json "$S/rb-t2.json"; tv2="$(version_of "$S/rb-t2.json")"
     { [ -n "$tv2" ] && [ "$tv2" -gt "$tv" ]; } || because "targets v$tv -> v$tv2"
     verdict "rollback: witness re-signs targets with a higher version"
+
+    # Correctly signed targets.json files (made with the owner's own key) whose version does
+    # not move forward: the signature is fine, only the version makes them replays.
+    local g2="$PREFIX/rollback-signed" o2 tkid tkey cur v2 b2
+    o2="$(scratch owner)"
+    cli "$o2" init "$g2" && cli "$o2" key rotate "$g2" snapshot -r && cli "$o2" add -p "$g2" s1 "$f" &&
+        cli "$o2" add -p "$g2" s2 "$f" && save "$g2" root.json "$S/rbs-root.json" &&
+        save "$g2" targets.json "$S/rbs-t.json"
+    verdict "rollback: server-snapshot repository with two publishes" || return
+    tkid="$(role_keyid "$S/rbs-root.json" targets)"; tkey="$S/rbs-targets.pem"
+    clear_key "$o2" "$tkid" "$NOTARY_TARGETS_PASSPHRASE" "$tkey" || because "cannot decrypt the targets key"
+    verdict "rollback: the owner's targets key can sign hand-made metadata" || return
+    cur="$(version_of "$S/rbs-t.json")"; b2="$(fingerprint "$g2")"
+    resigned_targets() { # VERSION NAME OUT [EXPIRES]: current targets + NAME at VERSION
+        jq --argjson v "$1" --arg n "$2" --arg e "${4:-}" \
+            '.signed | .version = $v | .targets[$n] = .targets.s1 | if $e != "" then .expires = $e else . end' \
+            "$S/rbs-t.json" >"$3.signed" && resign "$3.signed" "$3" "$tkey:$tkid"
+    }
+    resigned_targets "$cur" same-version "$S/rbs-same.json" && upload "$g2" "targets=$S/rbs-same.json" && error_is 400
+    verdict "rollback: validly signed targets.json with the current version number is 400"
+    untouched "$g2" "$b2" s2; verdict "rollback: unchanged after the same-version targets"
+    resigned_targets "$((cur - 1))" lower-version "$S/rbs-lower.json" && upload "$g2" "targets=$S/rbs-lower.json" && error_is 400
+    verdict "rollback: validly signed targets.json with a lower version number is 400"
+    untouched "$g2" "$b2" s2; verdict "rollback: unchanged after the lower-version targets"
+    resigned_targets "$((cur + 1))" expired "$S/rbs-exp.json" "2001-01-01T00:00:00Z" &&
+        upload "$g2" "targets=$S/rbs-exp.json" && error_is 400 INVALID_UPDATE
+    verdict "rollback: validly signed but already expired targets.json is 400 INVALID_UPDATE"
+    untouched "$g2" "$b2" s2; verdict "rollback: unchanged after the expired targets"
+    resigned_targets "$((cur + 1))" wrong-keyid "$S/rbs-wk.json" &&
+        jq -c --arg k "$(role_keyid "$S/rbs-root.json" root)" '.signatures[0].keyid = $k' "$S/rbs-wk.json" |
+        tr -d '\n' >"$S/rbs-wk2.json" && upload "$g2" "targets=$S/rbs-wk2.json" && error_is 400 INVALID_UPDATE
+    verdict "rollback: targets.json whose signature claims the root key's ID is 400 INVALID_UPDATE"
+    untouched "$g2" "$b2" s2; verdict "rollback: unchanged after the mislabelled signature"
+    v2=$((cur + 5))
+    resigned_targets "$v2" skipped-ahead "$S/rbs-ahead.json" && upload "$g2" "targets=$S/rbs-ahead.json" && status_is 200
+    verdict "rollback: validly signed targets.json that skips versions ahead is accepted"
+    call GET "$(meta "$g2" targets.json)"
+    body_true '.signed.version == $v' --argjson v "$v2"; verdict "rollback: it is served as the current targets"
+    listed "$(scratch reader)" "$g2" skipped-ahead targets; verdict "rollback: readers list its new target"
+    cli "$o2" add -p "$g2" s3 "$f" && listed "$(scratch reader)" "$g2" s3 targets
+    verdict "rollback: the owner's CLI continues after the hand-made version"
 }
 
 ###############################################################################################
