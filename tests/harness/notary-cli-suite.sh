@@ -1069,6 +1069,7 @@ group_quirks() {
         "quirk: changefeed without records= uses a default page size (Go: 400 INVALID_PARAMETERS)"
         "quirk: metadata is served as application/json (Go: text/plain; charset=utf-8 by content sniffing)"
         "quirk: Last-Modified is an HTTP date ending in GMT (Go: UTC)"
+        "quirk: a valid targets.json sent with a trailing newline leaves the GUN readable (Go: snapshot hashes its re-encoding, targets.json turns 404 for good)"
     )
     local n
     if [ "$RUN_QUIRKS" != 1 ]; then
@@ -1086,6 +1087,23 @@ group_quirks() {
     call GET "$(meta "$g" root.json)"
     header Content-Type | grep -q application/json || because "Content-Type: $(header Content-Type)"; verdict "${names[2]}"
     header Last-Modified | grep -q 'GMT$' || because "Last-Modified: $(header Last-Modified)"; verdict "${names[3]}"
+
+    # The Go server stores the uploaded bytes but lists the checksum of its own re-encoding in
+    # the snapshot it signs; any byte difference (here one newline) makes the GUN unreadable.
+    local g2="$PREFIX/quirks-bytes" o2 tkid v f="$S/quirks.txt"
+    o2="$(scratch owner)"
+    write "$f" "bytes $RUN"
+    if cli "$o2" init "$g2" && cli "$o2" key rotate "$g2" snapshot -r && cli "$o2" add -p "$g2" first "$f" &&
+       save "$g2" root.json "$S/qb-root.json" && save "$g2" targets.json "$S/qb-t.json" &&
+       tkid="$(role_keyid "$S/qb-root.json" targets)" &&
+       clear_key "$o2" "$tkid" "$NOTARY_TARGETS_PASSPHRASE" "$S/qb-key.pem"; then
+        v=$(( $(version_of "$S/qb-t.json") + 1 ))
+        jq --argjson v "$v" '.signed | .version = $v | .targets.second = .targets.first' "$S/qb-t.json" >"$S/qb-t2.signed" &&
+            resign "$S/qb-t2.signed" "$S/qb-t2.json" "$S/qb-key.pem:$tkid" && echo >>"$S/qb-t2.json" &&
+            upload "$g2" "targets=$S/qb-t2.json" && status_is 200 &&
+            { call GET "$(meta "$g2" targets.json)"; status_is 200; } && listed "$(scratch reader)" "$g2" second targets
+    else because "setup: $WHY"; fi
+    verdict "${names[4]}"
 }
 
 for group in $GROUPS_ALL; do
