@@ -18,9 +18,8 @@
 #        NGINX_PORT [24473]
 #        OURS_BIN_DIR         take notary-server/notary-signer from here instead of building
 #                             them (e.g. to compare two builds)
-#        NOTARY_SHARED_DIR [../shared]  where the peer scripts live
 #        BENCH_RESTART_GO [1]  restart the Go server when it crashes (0: leave it dead)
-# Needs: MariaDB, the Go notary (shared/peer/install-peers.sh), wrk and nginx
+# Needs: MariaDB, the Go notary (tests/harness/install.sh), wrk and nginx
 #        (apt-get install wrk nginx-light; both optional: without wrk the GET figures come
 #        from our own client only, without nginx there is no baseline column).
 # Everything it starts is stopped by PID on exit; databases bench_{ours,go}_{server,signer}
@@ -28,8 +27,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
-SHARED="${NOTARY_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-PEER="$SHARED/peer"
+HARNESS="$ROOT/tests/harness"
 W="${BENCH_WORK:-/tmp/notary-bench}"
 SECONDS_PER_PHASE="${BENCH_SECONDS:-8}"
 OURS_PORT="${OURS_PORT:-24471}"
@@ -56,9 +54,9 @@ else
     OURS_BIN="$BIN"
 fi
 
-"$PEER/start-mariadb.sh" >/dev/null
+"$HARNESS/start-mariadb.sh" >/dev/null
 mkdir -p "$W"
-"$PEER/gen-certs.sh" "$W/certs" >/dev/null
+"$ROOT/certs/make-pki.sh" "$W/certs" >/dev/null
 for side in ours go; do
     mkdir -p "$W/$side/certs"
     cp "$W/certs/"* "$W/$side/certs/"
@@ -75,8 +73,8 @@ cleanup() {
     if [ -n "$REPLICA_PID" ] && kill -0 "$REPLICA_PID" 2>/dev/null; then
         kill "$REPLICA_PID" 2>/dev/null || true
     fi
-    "$PEER/stop-reference.sh" "$W/ours" >/dev/null 2>&1 || true
-    "$PEER/stop-reference.sh" "$W/go" >/dev/null 2>&1 || true
+    "$HARNESS/stop-pair.sh" "$W/ours" >/dev/null 2>&1 || true
+    "$HARNESS/stop-pair.sh" "$W/go" >/dev/null 2>&1 || true
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill "$NGINX_PID" 2>/dev/null || true
     fi
@@ -87,7 +85,7 @@ trap cleanup EXIT
 log "starting the Go reference on :$GO_PORT"
 SERVER_PORT=$GO_PORT SIGNER_PORT=$GO_SIGNER_PORT SERVER_DB=bench_go_server \
     SIGNER_DB=bench_go_signer LOG_LEVEL=error RESET_DB=1 \
-    "$PEER/start-reference.sh" "$W/go" >/dev/null
+    "$HARNESS/start-pair.sh" "$W/go" >/dev/null
 # Debian's notary-server 0.7.0 can die under concurrent requests ("fatal error: concurrent
 # map writes" in its metadata cache, server/storage/tuf_store.go). Unless BENCH_RESTART_GO=0,
 # a watchdog restarts it at once so the later phases still measure it; requests caught by
@@ -116,7 +114,7 @@ log "starting ours on :$OURS_PORT"
 SERVER_PORT=$OURS_PORT SIGNER_PORT=$OURS_SIGNER_PORT SERVER_DB=bench_ours_server \
     SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
     NOTARY_SERVER_BIN="$OURS_BIN/notary-server" NOTARY_SIGNER_BIN="$OURS_BIN/notary-signer" \
-    "$PEER/start-reference.sh" "$W/ours" >/dev/null
+    "$HARNESS/start-pair.sh" "$W/ours" >/dev/null
 
 NGINX_ARGS=()
 if command -v nginx >/dev/null; then

@@ -5,12 +5,10 @@
 # tests drive, and `cargo test --workspace` (unit, integration, MariaDB, peer suites).
 #
 # Usage: scripts/test.sh            (as root; CI runs exactly this via .ci/run)
-# Env:   NOTARY_SHARED_DIR [../shared]  where the peer scripts live
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
-export NOTARY_SHARED_DIR="${NOTARY_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-PEER="$NOTARY_SHARED_DIR/peer"
+HARNESS="$ROOT/tests/harness"
 step() { echo; echo "=== $* ($(date +%T))"; }
 # A build from scratch gains nothing from incremental caches (about 3 GB here).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -20,19 +18,10 @@ step "system packages"
 mkdir -p "${CARGO_TARGET_DIR:-$ROOT/target}"
 echo "disk before the build: $(disk)"
 trap 'echo "disk at exit: $(disk)"' EXIT
-"$PEER/install-peers.sh"
-extra=()
-for p in default-libmysqlclient-dev pkg-config docker-compose; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || extra+=("$p")
-done
-if [ "${#extra[@]}" -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${extra[@]}" ||
-        { apt-get -q update && apt-get install -y -q --no-install-recommends "${extra[@]}"; }
-fi
+"$HARNESS/install.sh"
 
 step "MariaDB"
-"$PEER/start-mariadb.sh"
+"$HARNESS/start-mariadb.sh"
 mariadb -uroot <<'SQL'
 CREATE USER IF NOT EXISTS 'notary_test'@'127.0.0.1' IDENTIFIED BY 'notary_test_pw';
 CREATE USER IF NOT EXISTS 'notary_test'@'localhost' IDENTIFIED BY 'notary_test_pw';

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{our_bin, shared_dir};
+use crate::{make_pki, our_bin};
 
 /// Sends `signal` (e.g. `-KILL`, `-TERM`, `-STOP`, `-CONT`) to exactly one PID.
 pub fn signal(pid: u32, signal: &str) {
@@ -170,7 +170,7 @@ pub enum ServerDb {
 }
 
 /// Our notary-server and notary-signer, started directly from the release binaries with
-/// the shared test PKI and mutual TLS between them. The signer keeps its keys in SQLite
+/// the test PKI of `certs/make-pki.sh` and mutual TLS between them. The signer keeps its keys in SQLite
 /// (`signer.db` in the work directory), so it can be restarted with its keys.
 pub struct OwnStack {
     /// Work directory: certs, configs, databases, logs.
@@ -199,11 +199,7 @@ impl OwnStack {
             .tempdir()
             .expect("tempdir");
         let dir = workdir.path().to_path_buf();
-        let certs = Command::new(shared_dir().join("peer/gen-certs.sh"))
-            .arg(dir.join("certs"))
-            .output()
-            .expect("gen-certs.sh");
-        assert!(certs.status.success(), "gen-certs.sh failed: {certs:?}");
+        make_pki(&dir.join("certs"));
         let (alias, passphrase) = SIGNER_ALIAS;
         std::fs::write(
             dir.join("signer-config.json"),

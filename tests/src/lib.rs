@@ -1,11 +1,13 @@
-//! Support for the end-to-end tests: locating our release binaries and the shared peer
-//! scripts, starting a server/signer pair through `shared/peer/start-reference.sh` (with any
-//! mix of Go and Rust binaries), and running the stock-client conformance suites.
+//! Support for the end-to-end tests: locating our release binaries and the repository's test
+//! harness (`tests/harness/`), starting a server/signer pair through
+//! `tests/harness/start-pair.sh` (with any mix of Go and Rust binaries), and running the
+//! stock-client conformance suites.
 //!
 //! # Testing
 //! These tests need root, MariaDB, the Debian `notary` package and our release binaries
-//! (`cargo build --release -p notary-server -p notary-signer`). `scripts/test.sh` provides
-//! all of that. When something is missing, a test fails with a message saying what, unless
+//! (`cargo build --release -p notary-server -p notary-signer`). `tests/harness/install.sh`
+//! and `tests/harness/start-mariadb.sh` provide the first three; `scripts/test.sh` does
+//! everything. When something is missing, a test fails with a message saying what, unless
 //! `NOTARY_E2E=skip` is set (for quick local `cargo test` runs); CI never sets it.
 
 pub mod dct;
@@ -23,20 +25,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `tests/harness/` of this checkout: the scripts the e2e tests drive.
+/// The repository's test harness scripts (`tests/harness/`).
 pub fn harness_dir() -> PathBuf {
     workspace_root().join("tests/harness")
 }
 
-/// `../shared` beside the checkout, or `$NOTARY_SHARED_DIR`.
-pub fn shared_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("NOTARY_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    workspace_root()
-        .parent()
-        .expect("checkout has a parent")
-        .join("shared")
+/// Writes the test PKI into `dir` with `certs/make-pki.sh` (root CA, server, signer and
+/// server-to-signer client certificates; existing valid files are kept).
+pub fn make_pki(dir: &Path) {
+    let out = Command::new(workspace_root().join("certs/make-pki.sh"))
+        .arg(dir)
+        .output()
+        .expect("run certs/make-pki.sh");
+    assert!(out.status.success(), "certs/make-pki.sh failed: {out:?}");
 }
 
 /// Path of one of our release binaries (`notary-server` / `notary-signer`), overridable with
@@ -69,12 +70,9 @@ pub fn check_prerequisites(bins: &[&Path]) -> Option<String> {
     for tool in ["notary", "mariadb", "curl", "jq", "openssl"] {
         if which(tool).is_none() {
             missing.push(format!(
-                "{tool} (run scripts/test.sh or shared/peer/install-peers.sh)"
+                "{tool} (run tests/harness/install.sh, or scripts/test.sh)"
             ));
         }
-    }
-    if !shared_dir().join("peer").exists() {
-        missing.push(format!("{}/peer", shared_dir().display()));
     }
     if missing.is_empty() {
         None
@@ -106,7 +104,7 @@ fn which(tool: &str) -> Option<PathBuf> {
     })
 }
 
-/// A server + signer pair started by `shared/peer/start-reference.sh` and stopped on drop.
+/// A server + signer pair started by `tests/harness/start-pair.sh` and stopped on drop.
 pub struct PeerStack {
     /// Work directory holding configs, certs, logs and PID files.
     pub workdir: tempfile::TempDir,
@@ -153,7 +151,7 @@ impl PeerStack {
     /// (Re)starts the pair in this stack's work directory (databases are kept unless
     /// `spec.reset_db`).
     pub fn start_in_place(&self, spec: &StackSpec) {
-        let mut cmd = Command::new(shared_dir().join("peer/start-reference.sh"));
+        let mut cmd = Command::new(harness_dir().join("start-pair.sh"));
         cmd.arg(self.workdir.path())
             .env("NOTARY_SERVER_BIN", &spec.server_bin)
             .env("NOTARY_SIGNER_BIN", &spec.signer_bin)
@@ -165,12 +163,12 @@ impl PeerStack {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run start-reference.sh");
+        let out = cmd.output().expect("run start-pair.sh");
         if !out.status.success() {
             let logs = self.logs();
             self.stop();
             panic!(
-                "start-reference.sh failed ({}):\n{}\n{}\n{}",
+                "start-pair.sh failed ({}):\n{}\n{}\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr),
@@ -181,7 +179,7 @@ impl PeerStack {
 
     /// Stops both processes (by their recorded PIDs).
     pub fn stop(&self) {
-        let _ = Command::new(shared_dir().join("peer/stop-reference.sh"))
+        let _ = Command::new(harness_dir().join("stop-pair.sh"))
             .arg(self.workdir.path())
             .output();
     }
@@ -233,6 +231,12 @@ impl SuiteRun {
     }
 }
 
+/// Number of checks `tests/harness/notary-cli-suite.sh` runs without `RUN_QUIRKS` (the Go
+/// reference pair passes all of them).
+pub const CLI_SUITE_CHECKS: u32 = 244;
+/// Number of checks in its `quirks` group (Go behaviour we fix; run with `RUN_QUIRKS=1`).
+pub const CLI_SUITE_QUIRKS: u32 = 5;
+
 /// Parses the closing `N passed, M failed` line of a suite's output.
 pub fn parse_summary(output: &str) -> Option<(u32, u32)> {
     output.lines().rev().find_map(|line| {
@@ -242,14 +246,14 @@ pub fn parse_summary(output: &str) -> Option<(u32, u32)> {
     })
 }
 
-/// Runs `shared/peer/notary-client-suite.sh URL CA` with extra env.
+/// Runs `tests/harness/notary-cli-suite.sh URL CA` with extra env.
 pub fn run_client_suite(url: &str, ca: &Path, env: &[(&str, &str)]) -> SuiteRun {
-    let mut cmd = Command::new(shared_dir().join("peer/notary-client-suite.sh"));
+    let mut cmd = Command::new(harness_dir().join("notary-cli-suite.sh"));
     cmd.arg(url).arg(ca);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run notary-client-suite.sh");
+    let out = cmd.output().expect("run notary-cli-suite.sh");
     suite_result(&out)
 }
 
@@ -345,7 +349,7 @@ pub fn random_suffix() -> String {
 }
 
 /// Our server and signer on embedded SQLite stores, started directly (no MariaDB involved),
-/// with the shared test PKI and mutual TLS between them. Killed on drop.
+/// with the test PKI of `certs/make-pki.sh` and mutual TLS between them. Killed on drop.
 pub struct SqliteStack {
     /// Work directory: certs, configs, databases, logs.
     pub workdir: tempfile::TempDir,
@@ -395,11 +399,7 @@ impl SqliteStack {
             .tempdir()
             .expect("tempdir");
         let dir = workdir.path();
-        let certs = Command::new(shared_dir().join("peer/gen-certs.sh"))
-            .arg(dir.join("certs"))
-            .output()
-            .expect("gen-certs.sh");
-        assert!(certs.status.success(), "gen-certs.sh failed: {certs:?}");
+        make_pki(&dir.join("certs"));
         std::fs::write(
             dir.join("signer-config.json"),
             format!(

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use notary_e2e::faults::{port_open, shared_sql, wait_until, Service, SharedDb};
-use notary_e2e::{our_bin, require, shared_dir};
+use notary_e2e::{make_pki, our_bin, require};
 use notary_proto::key_management_client::KeyManagementClient;
 use notary_proto::signer_client::SignerClient;
 use notary_proto::{CreateKeyRequest, KeyId, SignatureRequest};
@@ -36,14 +36,10 @@ struct Signer {
     port: u16,
 }
 
-/// Test PKI for the signer and its client (`gen-certs.sh`).
+/// Test PKI for the signer and its client (`certs/make-pki.sh`).
 fn certs(dir: &Path) -> PathBuf {
     let certs = dir.join("certs");
-    let out = std::process::Command::new(shared_dir().join("peer/gen-certs.sh"))
-        .arg(&certs)
-        .output()
-        .expect("gen-certs.sh");
-    assert!(out.status.success(), "gen-certs.sh: {out:?}");
+    make_pki(&certs);
     certs
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use notary_e2e::dct::{self, DockerEnv};
 use notary_e2e::token_issuer::{IssuerConfig, TokenIssuer, User};
-use notary_e2e::{go_bin, our_bin, random_suffix, shared_dir};
+use notary_e2e::{go_bin, make_pki, our_bin, random_suffix};
 use serde_json::{json, Value};
 
 const SERVICE: &str = "notary-e2e";
@@ -111,11 +111,7 @@ impl Drop for AuthStack {
 
 fn gen_certs(dir: &Path) -> PathBuf {
     let certs = dir.join("certs");
-    let out = Command::new(shared_dir().join("peer/gen-certs.sh"))
-        .arg(&certs)
-        .output()
-        .expect("gen-certs.sh");
-    assert!(out.status.success(), "gen-certs.sh: {out:?}");
+    make_pki(&certs);
     certs
 }
 

@@ -1,5 +1,5 @@
 //! Keys encrypted by the Go signer (Debian notary-signer 0.7.0, captured from its MariaDB
-//! `private_keys` table by running shared/peer/start-reference.sh; see tests/data/README.md).
+//! `private_keys` table by running tests/harness/start-pair.sh; see tests/data/README.md).
 
 use notary_signer::keystore::jwe::{self, JweError};
 use notary_tuf::keys::{KeyType, PrivateKey};

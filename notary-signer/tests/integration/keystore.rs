@@ -275,7 +275,7 @@ async fn unsupported_algorithm_is_rejected(db: &TestDb) {
     }
 }
 
-/// The CREATE TABLE of shared/peer/start-reference.sh: a database set up for the Go signer.
+/// The CREATE TABLE of tests/harness/start-pair.sh: a database set up for the Go signer.
 const GO_SCHEMA: &str = "CREATE TABLE private_keys (
     id INT NOT NULL AUTO_INCREMENT,
     created_at TIMESTAMP NULL DEFAULT NULL,

@@ -17,7 +17,7 @@ use crate::storage::{
 };
 
 /// The server tables as the Go reference setup creates them
-/// (`shared/peer/start-reference.sh`, the end state of Go's migrations).
+/// (`tests/harness/start-pair.sh`, the end state of Go's migrations).
 const GO_SERVER_DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS tuf_files (
     id         INT NOT NULL AUTO_INCREMENT,

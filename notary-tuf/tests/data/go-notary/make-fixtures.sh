@@ -2,16 +2,17 @@
 # Regenerates the Go-made metadata fixtures in this directory.
 #
 # Starts the reference Go pair (Debian notary-server + notary-signer 0.7.0, MariaDB) with
-# /work/shared/peer/start-reference.sh on non-default ports and databases, drives the stock
-# `notary` CLI to build repositories, downloads every served file with curl, and stops the
-# pair again. Needs root (the peer scripts do), notary, openssl, curl, MariaDB running.
+# the repository's tests/harness/start-pair.sh on non-default ports and databases, drives the
+# stock `notary` CLI to build repositories, downloads every served file with curl, and stops
+# the pair again. Needs root (the harness does), notary, openssl, curl
+# (tests/harness/install.sh); MariaDB is started if it is not running.
 #
 # Usage: make-fixtures.sh            (writes next to this script)
-# Env:   PEER [/work/shared/peer]    KEEP_WORKDIR [0]
+# Env:   KEEP_WORKDIR [0]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PEER="${PEER:-/work/shared/peer}"
+HARNESS="$(cd "$HERE/../../../../tests/harness" && pwd)"
 WORKDIR="$(mktemp -d /tmp/notary-fixtures.XXXXXX)"
 SERVER_PORT=4551
 SIGNER_PORT=7951
@@ -30,9 +31,9 @@ log() { echo "make-fixtures: $*"; }
 start() { # start KEY_ALGORITHM
     SERVER_PORT=$SERVER_PORT SIGNER_PORT=$SIGNER_PORT SERVER_DB=fixture_server \
         SIGNER_DB=fixture_signer RESET_DB=1 KEY_ALGORITHM="$1" \
-        "$PEER/start-reference.sh" "$WORKDIR" >"$WORKDIR/start-$1.log"
+        "$HARNESS/start-pair.sh" "$WORKDIR" >"$WORKDIR/start-$1.log"
 }
-stop() { "$PEER/stop-reference.sh" "$WORKDIR" >/dev/null || true; }
+stop() { "$HARNESS/stop-pair.sh" "$WORKDIR" >/dev/null || true; }
 cleanup() {
     stop
     if [ "${KEEP_WORKDIR:-0}" = 1 ]; then log "workdir kept: $WORKDIR"; else rm -rf "$WORKDIR"; fi
