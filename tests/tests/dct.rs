@@ -2,18 +2,20 @@
 //! pushes, signs, pulls, delegates and revokes through a private dockerd and registry against
 //! a notary-server + notary-signer pair on MariaDB (`tests/harness/dct/dct-suite.sh`).
 //!
-//! The acceptance test runs our pair; the control runs the Go reference pair through the same
-//! harness, so a failure that shows up in both is the harness's, not our server's. The suite
+//! The acceptance tests run our pair (MariaDB and SQLite) and the mixed pairs; the control runs
+//! the Go reference pair through the same harness, so a failure that shows up in both is the
+//! harness's, not our server's. The suite
 //! covers the loopback registry (`localhost:<port>`, where the CLI does not verify the notary
 //! certificate) and a non-loopback registry name whose checks run with and without the CA.
 //!
 //! Needs root, docker.io, docker-registry, the 28.x Docker client, MariaDB, the Go `notary`
 //! package and our release binaries; see `notary_e2e::dct`.
 
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use notary_e2e::dct::{self, DockerEnv, SECURE_REGISTRY_HOST};
-use notary_e2e::{go_bin, our_bin, PeerStack, StackSpec};
+use notary_e2e::{go_bin, our_bin, PeerStack, SqliteStack, StackSpec};
 
 /// Checks `dct-suite.sh` runs when nothing is skipped; every one must pass against both pairs.
 const SUITE_CHECKS: u32 = 41;
@@ -31,10 +33,20 @@ fn serial() -> MutexGuard<'static, ()> {
 /// [`SUITE_CHECKS`] checks ran and passed.
 fn suite_passes(spec: StackSpec, registry_port: u16) {
     let stack = PeerStack::start(&spec);
+    suite_passes_on(spec.server_port, &stack.ca, &|| stack.logs(), registry_port);
+}
+
+/// Runs the suite against the server on `server_port` (any stack) and checks the result.
+fn suite_passes_on(
+    server_port: u16,
+    ca: &Path,
+    stack_logs: &dyn Fn() -> String,
+    registry_port: u16,
+) {
     let docker = DockerEnv::start(registry_port);
-    // The server certificate (gen-certs.sh) names localhost; the README's proven setup uses it.
-    let url = format!("https://localhost:{}", spec.server_port);
-    let run = docker.run_dct_suite(&url, &stack.ca, &[]);
+    // The server certificate (certs/make-pki.sh) names localhost; the README's setup uses it.
+    let url = format!("https://localhost:{server_port}");
+    let run = docker.run_dct_suite(&url, ca, &[]);
     eprintln!("{}", run.output);
 
     let context = || {
@@ -42,7 +54,7 @@ fn suite_passes(spec: StackSpec, registry_port: u16) {
             "failures:\n{}\n\nfull output:\n{}\n{}\n{}",
             run.failures(),
             run.output,
-            stack.logs(),
+            stack_logs(),
             docker.logs()
         )
     };
@@ -139,4 +151,60 @@ fn dct_suite_passes_against_the_go_reference_pair_control() {
         },
         25452,
     );
+}
+
+#[test]
+fn dct_suite_passes_against_our_server_on_the_go_signer() {
+    let server = our_bin("notary-server");
+    let signer = go_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    suite_passes(
+        StackSpec {
+            server_bin: server,
+            signer_bin: signer,
+            server_port: 24453,
+            signer_port: 27953,
+            db_prefix: "e2e_dct_rs_gosig".into(),
+            reset_db: true,
+            env: Vec::new(),
+        },
+        25453,
+    );
+}
+
+#[test]
+fn dct_suite_passes_against_the_go_server_on_our_signer() {
+    let server = go_bin("notary-server");
+    let signer = our_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    suite_passes(
+        StackSpec {
+            server_bin: server,
+            signer_bin: signer,
+            server_port: 24454,
+            signer_port: 27954,
+            db_prefix: "e2e_dct_go_rssig".into(),
+            reset_db: true,
+            env: Vec::new(),
+        },
+        25454,
+    );
+}
+
+#[test]
+fn dct_suite_passes_against_our_server_and_signer_on_sqlite() {
+    let server = our_bin("notary-server");
+    let signer = our_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    let stack = SqliteStack::start(24455, 27955);
+    suite_passes_on(24455, &stack.ca, &|| stack.logs(), 25455);
 }
