@@ -683,7 +683,10 @@ impl Path<'_, '_> {
             parent.subject().as_raw() == cert.issuer().as_raw()
                 && parent.validity().is_valid_at(self.when)
                 && within_path_len(parent, intermediates_below)
-                && cert.verify_signature(Some(parent.public_key())).is_ok()
+                && {
+                    count_signature_check();
+                    cert.verify_signature(Some(parent.public_key())).is_ok()
+                }
         };
         if self.roots.iter().any(issued) {
             return true;
@@ -710,6 +713,31 @@ fn within_path_len(ca: &X509Certificate<'_>, intermediates_below: usize) -> bool
         Err(_) => false,
     }
 }
+
+/// Certificate signature verifications made on this thread (tests check the budget).
+#[cfg(test)]
+thread_local! {
+    static SIGNATURE_CHECKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Tests fail here rather than run for hours when a chain search goes exponential.
+#[cfg(test)]
+const SIGNATURE_CHECK_TRIPWIRE: usize = 10_000;
+
+#[cfg(test)]
+fn count_signature_check() {
+    SIGNATURE_CHECKS.with(|c| {
+        let n = c.get() + 1;
+        c.set(n);
+        assert!(
+            n <= SIGNATURE_CHECK_TRIPWIRE,
+            "{n} certificate signature checks for one token"
+        );
+    });
+}
+
+#[cfg(not(test))]
+fn count_signature_check() {}
 
 fn unix_nanos(t: SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {
@@ -1351,5 +1379,247 @@ k/br1juyneotncf5a8tiZDQHy2lErAGJnBt+DmiZM1h9w7IuV9TQ+xg2+wkJRogG\n\
         assert!(e.0.contains("public key"), "{e}");
         let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(TokenVerifier::new(ISSUER, SERVICE, garbage.as_bytes()).is_err());
+    }
+
+    const MAX_X5C_CERTS: usize = 8; // BEFORE-ONLY
+
+    /// Runs `f` and returns its result with the certificate signature checks it made.
+    fn counting<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        SIGNATURE_CHECKS.with(|c| c.set(0));
+        let out = f();
+        (out, SIGNATURE_CHECKS.with(|c| c.get()))
+    }
+
+    fn ca_with_serial(name: &str, serial: u64) -> CertificateParams {
+        let mut p = ca_params(name, None);
+        p.serial_number = Some(serial.into());
+        p
+    }
+
+    /// A token whose `x5c` is a leaf and `n` CA certificates that all carry the subject
+    /// `ca_name`, are self-issued and (with `same_key`) share one key: any of them
+    /// "issues" any other, which made the old depth-first search try ~n·(n−1)^8 paths.
+    fn hostile_token(ca_name: &str, n: u64, same_key: bool) -> String {
+        let first = KeyPair::generate().unwrap().serialize_pem();
+        let keys: Vec<KeyPair> = (0..n.max(1))
+            .map(|i| match same_key || i == 0 {
+                true => KeyPair::from_pem(&first).unwrap(),
+                false => KeyPair::generate().unwrap(),
+            })
+            .collect();
+        let mut x5c = Vec::new();
+        let leaf_key = KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(ca_params(ca_name, None), &keys[0]);
+        x5c.push(b64(
+            leaf_params("token signer")
+                .signed_by(&leaf_key, &issuer)
+                .unwrap()
+                .der(),
+        ));
+        for (i, key) in keys.iter().enumerate() {
+            let cert = ca_with_serial(ca_name, 1000 + i as u64)
+                .self_signed(key)
+                .unwrap();
+            x5c.push(b64(cert.der()));
+        }
+        jws(
+            &json!({"alg": "ES256", "x5c": x5c}),
+            &claims(push_pull("g")),
+            &Signer::p256(&leaf_key),
+        )
+    }
+
+    #[test]
+    fn hostile_x5c_of_same_name_same_key_cas_stays_within_the_signature_budget() {
+        // Leaf + 9 CAs: the old search needed ~10^8 signature checks (hours of CPU).
+        let pki = new_pki();
+        let token = hostile_token("evil CA", 9, true);
+        let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+        invalid(result);
+        assert!(checks <= 100, "{checks} signature checks");
+    }
+
+    #[test]
+    fn hostile_x5c_named_like_the_root_stays_within_the_signature_budget() {
+        // CAs that claim the bundle root's name: every step may end at the root, so each
+        // candidate path costs a signature check against it.
+        let pki = new_pki();
+        for same_key in [true, false] {
+            let token = hostile_token("root", 9, same_key);
+            let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+            invalid(result);
+            assert!(checks <= 100, "same key {same_key}: {checks} signature checks");
+        }
+    }
+
+    #[test]
+    fn hostile_x5c_of_distinct_key_cas_is_refused() {
+        let pki = new_pki();
+        let token = hostile_token("evil CA", 9, false);
+        let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+        invalid(result);
+        assert!(checks <= 100, "{checks} signature checks");
+    }
+
+    #[test]
+    fn overlong_x5c_is_refused() {
+        let pki = new_pki();
+        let leaf = b64(&pki.leaf_der);
+        let c = claims(push_pull("g"));
+        let signer = Signer::p256(&pki.leaf_key);
+        let with = |n: usize| {
+            let chain = vec![leaf.clone(); n];
+            jws(&json!({"alg": "ES256", "x5c": chain}), &c, &signer)
+        };
+        pki.verifier().verify(&with(MAX_X5C_CERTS), now()).unwrap();
+        let reason = invalid(pki.verifier().verify(&with(MAX_X5C_CERTS + 1), now()));
+        assert!(reason.contains("certificates"), "{reason}");
+    }
+
+    /// Root, intermediate and leaf made by OpenSSL (see `testdata/token-sha1/README.md`).
+    const SHA1_ROOT: &str = include_str!("testdata/token-sha1/root.crt");
+    const SHA1_INTER: &str = include_str!("testdata/token-sha1/inter-sha1.crt");
+    const SHA256_INTER: &str = include_str!("testdata/token-sha1/inter-sha256.crt");
+    const SHA1_LEAF: &str = include_str!("testdata/token-sha1/leaf.crt");
+    const SHA1_LEAF_KEY: &str = include_str!("testdata/token-sha1/leaf.key");
+
+    fn pem_der(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .unwrap()
+            .1
+            .contents
+    }
+
+    #[test]
+    fn sha1_signed_intermediate_is_refused() {
+        let v = TokenVerifier::new(ISSUER, SERVICE, SHA1_ROOT.as_bytes()).unwrap();
+        let key = KeyPair::from_pem(SHA1_LEAF_KEY).unwrap();
+        let token = |inter: &str| {
+            jws(
+                &json!({"alg": "ES256", "x5c": [b64(&pem_der(SHA1_LEAF)), b64(&pem_der(inter))]}),
+                &claims(push_pull("g")),
+                &Signer::p256(&key),
+            )
+        };
+        // The same intermediate signed with SHA-256 chains; signed with SHA-1 it does not
+        // (Go refuses SHA-1 certificate signatures).
+        v.verify(&token(SHA256_INTER), now()).unwrap();
+        invalid(v.verify(&token(SHA1_INTER), now()));
+    }
+
+    /// Root (bundle) → intermediate → leaf, each shaped by a closure over its parameters.
+    fn chain_with(
+        root: impl FnOnce(&mut CertificateParams),
+        inter: impl FnOnce(&mut CertificateParams),
+        leaf: impl FnOnce(&mut CertificateParams),
+    ) -> (TokenVerifier, String) {
+        let mut rp = ca_params("root", None);
+        root(&mut rp);
+        let root = CertifiedIssuer::self_signed(rp, KeyPair::generate().unwrap()).unwrap();
+        let mut ip = ca_params("intermediate", None);
+        inter(&mut ip);
+        let inter = CertifiedIssuer::signed_by(ip, KeyPair::generate().unwrap(), &root).unwrap();
+        let mut lp = leaf_params("leaf");
+        leaf(&mut lp);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = lp.signed_by(&leaf_key, &inter).unwrap();
+        let v = TokenVerifier::new(ISSUER, SERVICE, root.pem().as_bytes()).unwrap();
+        let token = jws(
+            &json!({"alg": "ES256", "x5c": [b64(leaf.der()), b64(inter.der())]}),
+            &claims(push_pull("g")),
+            &Signer::p256(&leaf_key),
+        );
+        (v, token)
+    }
+
+    fn unknown_critical(p: &mut CertificateParams) {
+        let mut ext = rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![5, 0]);
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+    }
+
+    #[test]
+    fn unknown_critical_extension_anywhere_in_the_chain_is_refused() {
+        let (v, token) = chain_with(|_| {}, |_| {}, |_| {});
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(|_| {}, unknown_critical, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(unknown_critical, |_| {}, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(|_| {}, |_| {}, unknown_critical);
+        invalid(v.verify(&token, now()));
+        // Not critical: ignored, as in Go.
+        let (v, token) = chain_with(
+            |_| {},
+            |p| {
+                unknown_critical(p);
+                p.custom_extensions[0].set_criticality(false);
+            },
+            |_| {},
+        );
+        v.verify(&token, now()).unwrap();
+    }
+
+    fn permit_example_com(p: &mut CertificateParams) {
+        p.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("example.com".into())],
+            excluded_subtrees: vec![],
+        });
+    }
+
+    fn san(name: &'static str) -> impl FnOnce(&mut CertificateParams) {
+        move |p| p.subject_alt_names = vec![rcgen::SanType::DnsName(name.try_into().unwrap())]
+    }
+
+    #[test]
+    fn name_constraints_are_honoured() {
+        // On the intermediate and on the bundle root alike.
+        let (v, token) = chain_with(|_| {}, permit_example_com, san("signer.example.com"));
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(|_| {}, permit_example_com, san("signer.evil.org"));
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(permit_example_com, |_| {}, san("signer.example.com"));
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(permit_example_com, |_| {}, san("signer.evil.org"));
+        invalid(v.verify(&token, now()));
+    }
+
+    #[test]
+    fn any_extended_key_usage_is_accepted() {
+        // Go verifies with ExtKeyUsageAny: EKUs anywhere in the chain do not matter.
+        let (v, token) = chain_with(
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::EmailProtection],
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning],
+        );
+        v.verify(&token, now()).unwrap();
+    }
+
+    #[test]
+    fn issuers_need_cert_sign_key_usage_when_they_list_key_usages() {
+        use rcgen::KeyUsagePurpose as Ku;
+        let (v, token) = chain_with(
+            |p| p.key_usages = vec![Ku::KeyCertSign],
+            |p| p.key_usages = vec![Ku::KeyCertSign, Ku::DigitalSignature],
+            |_| {},
+        );
+        v.verify(&token, now()).unwrap();
+        // Go's CheckSignatureFrom: a parent whose key usage lacks certSign cannot sign.
+        let (v, token) = chain_with(|p| p.key_usages = vec![Ku::DigitalSignature], |_| {}, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(|_| {}, |p| p.key_usages = vec![Ku::DigitalSignature], |_| {});
+        invalid(v.verify(&token, now()));
+    }
+
+    #[test]
+    fn expired_root_or_intermediate_is_refused() {
+        let expired = |p: &mut CertificateParams| {
+            p.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        };
+        let (v, token) = chain_with(expired, |_| {}, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(|_| {}, expired, |_| {});
+        invalid(v.verify(&token, now()));
     }
 }
