@@ -1801,6 +1801,18 @@ k/br1juyneotncf5a8tiZDQHy2lErAGJnBt+DmiZM1h9w7IuV9TQ+xg2+wkJRogG\n\
     }
 
     #[test]
+    fn a_ca_leaf_outside_the_bundle_is_refused_unlike_go() {
+        // A known difference (see `verify_chain`): webpki will not take a CA certificate
+        // as the end entity; Go does. Token signers are not CAs in practice.
+        let (v, token) = chain_with(
+            |_| {},
+            |_| {},
+            |p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained),
+        );
+        assert!(invalid(v.verify(&token, now())).contains("CaUsedAsEndEntity"));
+    }
+
+    #[test]
     fn expired_root_or_intermediate_is_refused() {
         let expired = |p: &mut CertificateParams| {
             p.not_before = rcgen::date_time_ymd(2019, 1, 1);
