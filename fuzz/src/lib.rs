@@ -14,6 +14,11 @@
 //! - [`multipart`]: notary-server's upload parser (`http::upload::parse_parts`): every part
 //!   it returns has a valid role name, roles are unique, and each part's bytes occur
 //!   verbatim in the body (files are stored exactly as received).
+//! - [`token`]: registry bearer tokens (`http::token::TokenVerifier`): parsing, the
+//!   signing-key rules and `x5c` chain building against a fixed bundle, with hostile
+//!   chains among the seeds. Only the fixture's leaf key can sign an accepted token, so an
+//!   accepted input must carry the fixture's leaf certificate (or, given as a whole token,
+//!   be one the fixture signed); a hang is a failure too (libFuzzer's `-timeout`).
 //!
 //! Built by `cargo fuzz` (nightly, `--cfg fuzzing`), the binaries in `fuzz_targets/` are
 //! libFuzzer targets. Built normally (stable), they are drivers ([`driver::main`]) that
@@ -262,5 +267,191 @@ pub fn multipart(data: &[u8]) {
             bytes.is_empty() || data.windows(bytes.len()).any(|w| w == bytes.as_slice()),
             "part {role:?} is not a verbatim slice of the body"
         );
+    }
+}
+
+/// `iss` and `aud` the token fixture's verifier expects.
+pub const TOKEN_ISSUER: &str = "fuzz-issuer";
+/// See [`TOKEN_ISSUER`].
+pub const TOKEN_SERVICE: &str = "fuzz-service";
+
+/// The token fixture: a bundle root, an intermediate and a signing leaf.
+pub struct TokenFixture {
+    /// Checks tokens against the root.
+    pub verifier: notary_server::http::token::TokenVerifier,
+    /// The clock every verification uses (inside the certificates' validity).
+    pub now: std::time::SystemTime,
+    /// `x5c` of the leaf and the intermediate (standard base64 DER).
+    pub chain_b64: Vec<String>,
+    /// The leaf's key, which signs header/claims inputs.
+    leaf_key: ring::signature::EcdsaKeyPair,
+}
+
+/// base64url as tokens use it: padding optional, trailing bits allowed.
+const B64URL: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+impl TokenFixture {
+    /// A compact token: `header` and `claims` base64url-encoded and signed by the leaf key.
+    pub fn sign(&self, header: &[u8], claims: &[u8]) -> String {
+        use base64::Engine as _;
+        let input = format!("{}.{}", B64URL.encode(header), B64URL.encode(claims));
+        let sig = self
+            .leaf_key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .expect("ECDSA signing");
+        format!("{input}.{}", B64URL.encode(sig.as_ref()))
+    }
+
+    /// Whether `signature` (base64url) over `input` is the leaf key's.
+    fn leaf_signed(&self, input: &str, signature: &str) -> bool {
+        use base64::Engine as _;
+        use ring::signature::{KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+        let Ok(sig) = B64URL.decode(signature) else {
+            return false;
+        };
+        UnparsedPublicKey::new(
+            &ECDSA_P256_SHA256_FIXED,
+            self.leaf_key.public_key().as_ref(),
+        )
+        .verify(input.as_bytes(), &sig)
+        .is_ok()
+    }
+
+    /// The leaf's public key as a JWK (no `x5c`).
+    pub fn leaf_jwk(&self) -> Value {
+        use base64::Engine as _;
+        use ring::signature::KeyPair as _;
+        let point = self.leaf_key.public_key().as_ref();
+        serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])})
+    }
+
+    /// Claims the verifier accepts at [`TokenFixture::now`].
+    pub fn claims(&self) -> Value {
+        let t = self
+            .now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        serde_json::json!({"iss": TOKEN_ISSUER, "sub": "fuzz", "aud": TOKEN_SERVICE,
+            "exp": t + 300, "nbf": t - 10, "iat": t - 10, "jti": "1",
+            "access": [{"type": "repository", "name": "fuzz/app", "actions": ["pull"]}]})
+    }
+}
+
+/// Parameters of a CA certificate named `cn` (no path length limit).
+pub fn ca_params(cn: &str) -> rcgen::CertificateParams {
+    let mut p = leaf_params(cn);
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p
+}
+
+/// Parameters of an end-entity certificate named `cn`.
+pub fn leaf_params(cn: &str) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p
+}
+
+/// The token fixture, built once per process with fresh keys.
+pub fn token_fixture() -> &'static TokenFixture {
+    static FIXTURE: OnceLock<TokenFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine as _;
+        use rcgen::{CertifiedIssuer, KeyPair};
+        let root = CertifiedIssuer::self_signed(
+            ca_params("fuzz token root"),
+            KeyPair::generate().unwrap(),
+        )
+        .unwrap();
+        let inter = CertifiedIssuer::signed_by(
+            ca_params("fuzz token intermediate"),
+            KeyPair::generate().unwrap(),
+            &root,
+        )
+        .unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = leaf_params("fuzz token signer")
+            .signed_by(&leaf_key, &inter)
+            .unwrap();
+        TokenFixture {
+            verifier: notary_server::http::token::TokenVerifier::new(
+                TOKEN_ISSUER,
+                TOKEN_SERVICE,
+                root.pem().as_bytes(),
+            )
+            .unwrap(),
+            // 2030-01-01; rcgen's certificates are valid from 1975 to 4096.
+            now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_893_456_000),
+            chain_b64: vec![STANDARD.encode(leaf.der()), STANDARD.encode(inter.der())],
+            leaf_key: ring::signature::EcdsaKeyPair::from_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &leaf_key.serialize_der(),
+                &ring::rand::SystemRandom::new(),
+            )
+            .unwrap(),
+        }
+    })
+}
+
+/// Whether any string in `v` equals `s`.
+fn contains_string(v: &Value, s: &str) -> bool {
+    match v {
+        Value::String(x) => x == s,
+        Value::Array(items) => items.iter().any(|i| contains_string(i, s)),
+        Value::Object(m) => m.values().any(|i| contains_string(i, s)),
+        _ => false,
+    }
+}
+
+/// Registry token verification (see the crate docs). An input starting with `{` is a
+/// JSON header, a newline and JSON claims, which the fixture's leaf key signs (so chain
+/// building and the signing-key rules run under a valid signature); any other input is
+/// a compact token as a client sends it.
+pub fn token(data: &[u8]) {
+    token_accepted(data);
+}
+
+/// [`token`], returning whether the verifier accepted the input.
+pub fn token_accepted(data: &[u8]) -> bool {
+    let fx = token_fixture();
+    if data.first() == Some(&b'{') {
+        let (header, claims) = match data.iter().position(|&b| b == b'\n') {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (data, &b"{}"[..]),
+        };
+        let token = fx.sign(header, claims);
+        let accepted = fx.verifier.verify(&token, fx.now).is_ok();
+        if accepted {
+            // Only the leaf's certificate vouches for the leaf's key.
+            let header: Value = serde_json::from_slice(header).expect("accepted header is JSON");
+            assert!(
+                contains_string(&header, &fx.chain_b64[0]),
+                "accepted a token whose header does not carry the signing leaf"
+            );
+        }
+        accepted
+    } else {
+        let Ok(raw) = std::str::from_utf8(data) else {
+            return false;
+        };
+        let accepted = fx.verifier.verify(raw, fx.now).is_ok();
+        if accepted {
+            // The bundle trusts no key but the root's, which signs no tokens: an accepted
+            // token must be signed by the fixture's leaf.
+            let (input, signature) = raw.rsplit_once('.').expect("accepted token has parts");
+            assert!(
+                fx.leaf_signed(input, signature),
+                "accepted a token the fixture's leaf did not sign"
+            );
+        }
+        accepted
     }
 }

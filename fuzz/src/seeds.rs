@@ -1,16 +1,22 @@
 //! Built-in seed inputs per target: the fixture repository's files, the Go-made fixture
-//! files of notary-tuf's tests, and hand-written edge cases.
+//! files of notary-tuf's tests, hand-written edge cases, and for tokens valid and hostile
+//! `x5c` chains.
 
 use std::path::Path;
 
-use crate::{fixture, BOUNDARY};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
 
-/// Seeds for the target called `name` (`canonical`, `metadata` or `multipart`).
+use crate::{ca_params, fixture, leaf_params, token_fixture, BOUNDARY};
+
+/// Seeds for the target called `name` (`canonical`, `metadata`, `multipart` or `token`).
 pub fn for_target(name: &str) -> Vec<Vec<u8>> {
     match name {
         "canonical" => canonical(),
         "metadata" => metadata(),
         "multipart" => multipart(),
+        "token" => token(),
         other => panic!("unknown target {other}"),
     }
 }
@@ -115,5 +121,62 @@ fn multipart() -> Vec<Vec<u8>> {
         body(&[]),
         format!("preamble\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; filename=\"root\"\r\n\r\n{{}}\r\n--{BOUNDARY}--")
             .into_bytes(),
+    ]
+}
+
+/// A hostile `x5c`: a leaf and `n` CAs that all carry the name `ca_name`, are self-issued
+/// and (with `same_key`) share one key, with distinct serials, so that each "issues" every
+/// other one (issue 13: exponential path search).
+pub fn hostile_x5c(ca_name: &str, n: u64, same_key: bool) -> Vec<String> {
+    use rcgen::KeyPair;
+    let first = KeyPair::generate().unwrap().serialize_pem();
+    let key = |i: u64| match same_key || i == 0 {
+        true => KeyPair::from_pem(&first).unwrap(),
+        false => KeyPair::generate().unwrap(),
+    };
+    let issuer = rcgen::Issuer::new(ca_params(ca_name), key(0));
+    let leaf = leaf_params("hostile token signer")
+        .signed_by(&KeyPair::generate().unwrap(), &issuer)
+        .unwrap();
+    let mut x5c = vec![STANDARD.encode(leaf.der())];
+    for i in 0..n {
+        let mut p = ca_params(ca_name);
+        p.serial_number = Some((1000 + i).into());
+        x5c.push(STANDARD.encode(p.self_signed(&key(i)).unwrap().der()));
+    }
+    x5c
+}
+
+fn token() -> Vec<Vec<u8>> {
+    let fx = token_fixture();
+    let claims = fx.claims().to_string();
+    // Header, newline, claims: the target signs these with the fixture's leaf key.
+    let signed = |header: Value| format!("{header}\n{claims}").into_bytes();
+    let chain = &fx.chain_b64;
+    let valid = json!({"typ": "JWT", "alg": "ES256", "x5c": chain});
+    let mut jwk_with_chain = fx.leaf_jwk();
+    jwk_with_chain["x5c"] = json!(chain);
+    vec![
+        signed(valid.clone()),
+        signed(json!({"alg": "ES256", "x5c": [chain[0]]})),
+        signed(json!({"alg": "ES256", "x5c": [chain[0], chain[1], chain[1], chain[0]]})),
+        signed(json!({"alg": "ES256", "jwk": jwk_with_chain})),
+        signed(json!({"alg": "ES256", "jwk": fx.leaf_jwk()})),
+        signed(json!({"alg": "ES256", "kid": "AAAA:BBBB:CCCC"})),
+        signed(json!({"alg": "ES256", "x5c": hostile_x5c("evil CA", 7, true)})),
+        signed(json!({"alg": "ES256", "x5c": hostile_x5c("evil CA", 7, false)})),
+        signed(json!({"alg": "ES256", "x5c": hostile_x5c("fuzz token root", 7, true)})),
+        signed(json!({"alg": "ES256", "x5c": hostile_x5c("evil CA", 12, true)})),
+        fx.sign(valid.to_string().as_bytes(), claims.as_bytes())
+            .into_bytes(),
+        fx.sign(
+            json!({"alg": "ES256", "x5c": hostile_x5c("evil CA", 7, true)})
+                .to_string()
+                .as_bytes(),
+            claims.as_bytes(),
+        )
+        .into_bytes(),
+        b"a.b.c".to_vec(),
+        b"..".to_vec(),
     ]
 }

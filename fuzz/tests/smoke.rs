@@ -1,4 +1,4 @@
-//! Smoke run of the three fuzz targets, so `cargo test --workspace` (CI) exercises them on
+//! Smoke run of the fuzz targets, so `cargo test --workspace` (CI) exercises them on
 //! every change: each target runs over its built-in seeds, its committed corpus
 //! (`seed-corpus/fuzz_<target>`) and a fixed number of mutations from a fixed PRNG seed.
 //! `NOTARY_FUZZ_SEED=<n>` picks another seed. A failure names the seed, prints the input
@@ -73,8 +73,8 @@ fn smoke(name: &str, target: fn(&[u8]), iterations: u64) {
     );
 }
 
-// Iteration counts: a few seconds each in a debug build (metadata verifies signatures on
-// every input, so it is two orders of magnitude slower than the other two).
+// Iteration counts: a few seconds each in a debug build (metadata and token verify
+// signatures on every input, so they are orders of magnitude slower than the other two).
 
 #[test]
 fn smoke_canonical() {
@@ -89,6 +89,24 @@ fn smoke_metadata() {
 #[test]
 fn smoke_multipart() {
     smoke("multipart", notary_fuzz::multipart, 50_000);
+}
+
+#[test]
+fn smoke_token() {
+    smoke("token", notary_fuzz::token, 20_000);
+}
+
+/// The token seeds reach both outcomes: the valid chains (plain, with a duplicate, behind a
+/// JWK, as a whole token) are accepted; the hostile and broken ones are refused.
+#[test]
+fn token_seeds_are_accepted_or_refused_as_built() {
+    let accepted: Vec<usize> = notary_fuzz::seeds::for_target("token")
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| notary_fuzz::token_accepted(s))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(accepted, [0, 2, 3, 10]);
 }
 
 /// The smoke can fail: a panicking target is caught and its input and message reported.

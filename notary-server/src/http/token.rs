@@ -9,9 +9,9 @@
 //!
 //! Why not a JWT crate: `jsonwebtoken` cannot verify an `x5c` chain or resolve libtrust key
 //! IDs, and Go's rules differ from RFC 7519 (e.g. `aud` must be one string). Only the JOSE
-//! framing (splitting, base64url, JSON fields) and X.509 path building are written here;
-//! every signature is checked by `ring`, directly for the JWS and through x509-parser's
-//! `verify_signature` for certificates.
+//! framing (splitting, base64url, JSON fields) and Go's chain rules on top of
+//! rustls-webpki's path building are written here; every signature is checked by `ring`,
+//! directly for the JWS and through webpki for certificates.
 //!
 //! Supported algorithms: ES256 (P-256), ES384 (P-384), RS256/RS384/RS512 (RSA ≥ 2048 bits).
 //! ES512 (P-521) keys are accepted in the bundle but their tokens are refused as invalid,
@@ -21,29 +21,32 @@
 //! case-insensitively (last match wins), `null` leaves a field empty, and a member of the
 //! wrong type (e.g. an `aud` array or a fractional `exp`) makes the token malformed.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use ring::signature::{self as sig, RsaPublicKeyComponents, UnparsedPublicKey};
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
+    TrustAnchor, UnixTime,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, VerifiedPath};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
     Oid, OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
     OID_PKCS1_RSAENCRYPTION,
 };
-use x509_parser::prelude::{FromDer, ParsedExtension};
+use x509_parser::prelude::FromDer;
 use x509_parser::time::ASN1Time;
-use x509_parser::x509::SubjectPublicKeyInfo;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Version};
 
 /// Clock skew allowed on `exp` and `nbf` (Go's `token.Leeway`).
 pub const LEEWAY_SECS: i64 = 60;
-
-/// Longest certificate chain followed from the leaf to a root.
-const MAX_CHAIN_DEPTH: usize = 8;
 
 /// Why a token was refused. The challenge says `error="invalid_token"` for both.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -476,7 +479,7 @@ pub struct TokenVerifier {
     issuer: String,
     service: String,
     /// DER of every bundle certificate.
-    roots: Vec<Vec<u8>>,
+    roots: Vec<CertificateDer<'static>>,
     /// libtrust key ID → key, for the bundle certificates (header `kid`, trusted `jwk`).
     trusted_keys: HashMap<String, SigningKey>,
 }
@@ -501,7 +504,7 @@ impl TokenVerifier {
                 ))
             })?;
             trusted_keys.insert(key.key_id(), key);
-            roots.push(pem.contents.clone());
+            roots.push(CertificateDer::from(pem.contents.clone()));
         }
         if roots.is_empty() {
             return Err(BundleError(
@@ -606,8 +609,32 @@ impl TokenVerifier {
 
     /// Go's `parseAndVerifyCertChain` + `x509.Verify` with any extended key usage: the leaf
     /// (first entry) must be valid now and either be a bundle certificate or chain to one
-    /// through the other entries. Intermediates must be CAs; path length limits apply.
+    /// through the other entries.
+    ///
+    /// Path building is rustls-webpki's: it keeps a signature-check budget of 100 (Go's
+    /// `maxChainSignatureChecks`, the CVE-2018-16875 fix) and a path-building budget, skips
+    /// an issuer whose name and key are already on the path, refuses SHA-1 signatures (none
+    /// of the algorithms given to it use SHA-1) and unknown critical extensions on every
+    /// certificate, and honours name constraints (on intermediates and bundle roots).
+    /// What Go checks and webpki does not is added here: any extended key usage (a
+    /// validator that accepts all), the bundle leaf, and on each candidate path
+    /// ([`Self::go_path_rules`]) the root's validity, critical extensions, path length and
+    /// CA status, and the issuers' key usage.
+    ///
+    /// Known differences from Go, all refusals of rare chains: webpki refuses a leaf that
+    /// is a CA certificate or X.509 v1 (unless it is itself in the bundle), paths of more
+    /// than 6 intermediates, P-521 and SHA-512-with-ECDSA signatures (ring has neither),
+    /// and critical extensions Go knows but webpki does not (e.g. certificate policies).
     fn verify_chain(&self, x5c: &[String], now: i64) -> Result<SigningKey, String> {
+        // Each path-building step parses every intermediate, and Go parses every entry up
+        // front: bound the work per token. Go has no bound, but real chains are a leaf and
+        // one or two CAs.
+        if x5c.len() > MAX_X5C_CERTS {
+            return Err(format!(
+                "x5c has {} certificates, more than {MAX_X5C_CERTS}",
+                x5c.len()
+            ));
+        }
         let ders = x5c
             .iter()
             .enumerate()
@@ -617,12 +644,8 @@ impl TokenVerifier {
                     .map_err(|e| format!("unable to decode certificate {i}: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Go parses every entry, so one that does not parse fails the token.
         let chain = ders
-            .iter()
-            .map(|d| parse_der(d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let roots = self
-            .roots
             .iter()
             .map(|d| parse_der(d))
             .collect::<Result<Vec<_>, _>>()?;
@@ -631,30 +654,212 @@ impl TokenVerifier {
         if !leaf.validity().is_valid_at(when) {
             return Err("leaf certificate has expired or is not yet valid".into());
         }
-        if leaf.extensions().iter().any(|e| {
-            e.critical
-                && matches!(
-                    e.parsed_extension(),
-                    ParsedExtension::UnsupportedExtension { .. }
-                )
-        }) {
+        if has_unhandled_critical_extension(leaf) {
             return Err("leaf certificate has an unhandled critical extension".into());
         }
         let leaf_key = SigningKey::from_spki(leaf.public_key())?;
-        if self.roots.contains(&ders[0]) {
+        if self.roots.iter().any(|r| r.as_ref() == ders[0].as_slice()) {
             return Ok(leaf_key);
         }
-        let path = Path {
-            intermediates: &chain[1..],
-            roots: &roots,
-            when,
+
+        // Bundle certificates webpki cannot read as trust anchors cannot anchor a chain
+        // (they still serve `kid` and `jwk`).
+        let (anchors, anchor_roots): (Vec<TrustAnchor<'_>>, Vec<&CertificateDer<'static>>) = self
+            .roots
+            .iter()
+            .filter_map(|r| Some((webpki::anchor_from_trusted_cert(r).ok()?, r)))
+            .unzip();
+        let intermediates: Vec<CertificateDer<'_>> = ders[1..]
+            .iter()
+            .map(|d| CertificateDer::from(d.as_slice()))
+            .collect();
+        let leaf_der = CertificateDer::from(ders[0].as_slice());
+        let end_entity = EndEntityCert::try_from(&leaf_der)
+            .map_err(|e| format!("leaf certificate not usable for a chain: {e}"))?;
+        let algs: Vec<CountedAlg> = CERT_SIGNATURE_ALGS.iter().map(|a| CountedAlg(*a)).collect();
+        let algs: Vec<&dyn SignatureVerificationAlgorithm> = algs
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect();
+        let time = UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64));
+        let go_rules = |path: &VerifiedPath<'_>| {
+            let root = anchors
+                .iter()
+                .position(|a| std::ptr::eq(a, path.anchor()))
+                .map(|i| anchor_roots[i])
+                .ok_or(webpki::Error::UnknownIssuer)?;
+            Self::go_path_rules(path, root, when)
         };
-        if path.reaches_root(leaf, 0) {
-            Ok(leaf_key)
-        } else {
-            Err("certificate chain does not lead to a trusted root".into())
-        }
+        end_entity
+            .verify_for_usage(
+                &algs,
+                &anchors,
+                &intermediates,
+                time,
+                AnyExtendedKeyUsage::default(),
+                None,
+                Some(&go_rules),
+            )
+            .map_err(|e| match e {
+                webpki::Error::MaximumSignatureChecksExceeded
+                | webpki::Error::MaximumPathBuildCallsExceeded => {
+                    format!("certificate chain search budget exhausted ({e})")
+                }
+                e => format!("certificate chain does not lead to a trusted root: {e}"),
+            })?;
+        Ok(leaf_key)
     }
+
+    /// Go's rules for a path webpki has verified up to `root` that webpki does not apply
+    /// itself (an error makes webpki try other paths).
+    fn go_path_rules(
+        path: &VerifiedPath<'_>,
+        root: &CertificateDer<'_>,
+        when: ASN1Time,
+    ) -> Result<(), webpki::Error> {
+        let root = parse_der(root).map_err(|_| webpki::Error::BadDer)?;
+        // `isValid` on the root: validity, critical extensions, `pathLenConstraint`.
+        if !root.validity().is_valid_at(when) {
+            return Err(webpki::Error::InvalidCertValidity);
+        }
+        if has_unhandled_critical_extension(&root) {
+            return Err(webpki::Error::UnsupportedCriticalExtension);
+        }
+        let intermediates = path.intermediate_certificates().count();
+        if !within_path_len(&root, intermediates) {
+            return Err(webpki::Error::PathLenConstraintViolated);
+        }
+        // `CheckSignatureFrom` on every issuer: a v3 issuer must be a CA, and one that
+        // lists key usages must list certificate signing.
+        let may_sign = |cert: &X509Certificate<'_>| {
+            let ca = match cert.basic_constraints() {
+                Ok(Some(bc)) => bc.value.ca,
+                Ok(None) => cert.version() != X509Version::V3,
+                Err(_) => false,
+            };
+            let cert_sign = match cert.key_usage() {
+                Ok(Some(ku)) => ku.value.key_cert_sign(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            ca && cert_sign
+        };
+        if !may_sign(&root) {
+            return Err(webpki::Error::EndEntityUsedAsCa);
+        }
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            let parsed = parse_der(&der).map_err(|_| webpki::Error::BadDer)?;
+            if !may_sign(&parsed) {
+                return Err(webpki::Error::EndEntityUsedAsCa);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Longest `x5c` accepted: a leaf and 7 others (webpki uses at most 6 intermediates).
+const MAX_X5C_CERTS: usize = 8;
+
+/// Signature algorithms for certificates: Go's, less SHA-1 (which Go refuses too) and
+/// what ring lacks (P-521, ECDSA with SHA-512).
+const CERT_SIGNATURE_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+/// A certificate signature algorithm that counts its verifications (for the tests'
+/// budget checks; a no-op outside tests).
+#[derive(Debug)]
+struct CountedAlg(&'static dyn SignatureVerificationAlgorithm);
+
+impl SignatureVerificationAlgorithm for CountedAlg {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        count_signature_check();
+        self.0.verify_signature(public_key, message, signature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        self.0.public_key_alg_id()
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        self.0.signature_alg_id()
+    }
+}
+
+/// Certificates (the leaf included) that path building may put on candidate paths.
+const MAX_PATH_NODES: usize = 100;
+
+/// Go verifies token chains with `ExtKeyUsageAny`: extended key usages are not checked.
+///
+/// It also bounds path building. webpki checks signatures only once a candidate path
+/// reaches a root, so CAs sharing a name but not a key (which its "same name and key
+/// already on the path" pruning does not catch) make it walk every ordering of them:
+/// ~14,000 steps for 7 CAs, with no signature check to spend its budget of 100. It
+/// validates extended key usages once per certificate it adds to a path, so counting
+/// those calls caps the walk at [`MAX_PATH_NODES`], like Go's 100 candidate checks; the
+/// error returned is one webpki treats as final.
+#[derive(Default)]
+struct AnyExtendedKeyUsage {
+    path_nodes: Cell<usize>,
+}
+
+impl ExtendedKeyUsageValidator for AnyExtendedKeyUsage {
+    fn validate(&self, usages: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let nodes = self.path_nodes.get() + 1;
+        self.path_nodes.set(nodes);
+        if nodes > MAX_PATH_NODES {
+            return Err(webpki::Error::MaximumPathBuildCallsExceeded);
+        }
+        // Still refuse a malformed list, as Go's parser does.
+        for usage in usages {
+            usage?;
+        }
+        Ok(())
+    }
+}
+
+/// Extensions Go's x509 parser handles, so it accepts them when critical: subject and
+/// authority key IDs, key usage, subject alternative names, basic constraints, name
+/// constraints, CRL distribution points, certificate policies, extended key usage,
+/// authority information access.
+fn has_unhandled_critical_extension(cert: &X509Certificate<'_>) -> bool {
+    const HANDLED: &[&[u64]] = &[
+        &[2, 5, 29, 14],
+        &[2, 5, 29, 15],
+        &[2, 5, 29, 17],
+        &[2, 5, 29, 19],
+        &[2, 5, 29, 30],
+        &[2, 5, 29, 31],
+        &[2, 5, 29, 32],
+        &[2, 5, 29, 35],
+        &[2, 5, 29, 37],
+        &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+    ];
+    cert.extensions().iter().any(|e| {
+        e.critical && {
+            let arcs: Option<Vec<u64>> = e.oid.iter().map(|it| it.collect());
+            !arcs.is_some_and(|a| HANDLED.contains(&a.as_slice()))
+        }
+    })
 }
 
 /// One whole DER certificate (Go refuses trailing bytes).
@@ -663,39 +868,6 @@ fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
         Ok(([], cert)) => Ok(cert),
         Ok(_) => Err("trailing data after certificate".into()),
         Err(e) => Err(format!("unable to parse certificate: {e}")),
-    }
-}
-
-/// Depth-first search for a path from a certificate to a bundle root.
-struct Path<'a, 'b> {
-    intermediates: &'a [X509Certificate<'b>],
-    roots: &'a [X509Certificate<'b>],
-    when: ASN1Time,
-}
-
-impl Path<'_, '_> {
-    /// `intermediates_below` counts the intermediates already between `cert` and the leaf.
-    fn reaches_root(&self, cert: &X509Certificate<'_>, intermediates_below: usize) -> bool {
-        if intermediates_below > MAX_CHAIN_DEPTH {
-            return false;
-        }
-        let issued = |parent: &X509Certificate<'_>| {
-            parent.subject().as_raw() == cert.issuer().as_raw()
-                && parent.validity().is_valid_at(self.when)
-                && within_path_len(parent, intermediates_below)
-                && cert.verify_signature(Some(parent.public_key())).is_ok()
-        };
-        if self.roots.iter().any(issued) {
-            return true;
-        }
-        self.intermediates.iter().any(|parent| {
-            let is_ca = matches!(parent.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-            // A certificate cannot vouch for itself.
-            is_ca
-                && parent.as_raw() != cert.as_raw()
-                && issued(parent)
-                && self.reaches_root(parent, intermediates_below + 1)
-        })
     }
 }
 
@@ -710,6 +882,31 @@ fn within_path_len(ca: &X509Certificate<'_>, intermediates_below: usize) -> bool
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+thread_local! {
+    /// Certificate signature verifications made on this thread (tests check the budget).
+    static SIGNATURE_CHECKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Tests fail here rather than run for hours when a chain search goes exponential.
+#[cfg(test)]
+const SIGNATURE_CHECK_TRIPWIRE: usize = 10_000;
+
+#[cfg(test)]
+fn count_signature_check() {
+    SIGNATURE_CHECKS.with(|c| {
+        let n = c.get() + 1;
+        c.set(n);
+        assert!(
+            n <= SIGNATURE_CHECK_TRIPWIRE,
+            "{n} certificate signature checks for one token"
+        );
+    });
+}
+
+#[cfg(not(test))]
+fn count_signature_check() {}
 
 fn unix_nanos(t: SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {
@@ -1351,5 +1548,279 @@ k/br1juyneotncf5a8tiZDQHy2lErAGJnBt+DmiZM1h9w7IuV9TQ+xg2+wkJRogG\n\
         assert!(e.0.contains("public key"), "{e}");
         let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(TokenVerifier::new(ISSUER, SERVICE, garbage.as_bytes()).is_err());
+    }
+
+    /// Runs `f` and returns its result with the certificate signature checks it made.
+    fn counting<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        SIGNATURE_CHECKS.with(|c| c.set(0));
+        let out = f();
+        (out, SIGNATURE_CHECKS.with(|c| c.get()))
+    }
+
+    fn ca_with_serial(name: &str, serial: u64) -> CertificateParams {
+        let mut p = ca_params(name, None);
+        p.serial_number = Some(serial.into());
+        p
+    }
+
+    /// A token whose `x5c` is a leaf and `n` CA certificates that all carry the subject
+    /// `ca_name`, are self-issued and (with `same_key`) share one key: any of them
+    /// "issues" any other, which made the old depth-first search try ~n·(n−1)^8 paths.
+    fn hostile_token(ca_name: &str, n: u64, same_key: bool) -> String {
+        let first = KeyPair::generate().unwrap().serialize_pem();
+        let keys: Vec<KeyPair> = (0..n.max(1))
+            .map(|i| match same_key || i == 0 {
+                true => KeyPair::from_pem(&first).unwrap(),
+                false => KeyPair::generate().unwrap(),
+            })
+            .collect();
+        let mut x5c = Vec::new();
+        let leaf_key = KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(ca_params(ca_name, None), &keys[0]);
+        x5c.push(b64(leaf_params("token signer")
+            .signed_by(&leaf_key, &issuer)
+            .unwrap()
+            .der()));
+        for (i, key) in keys.iter().enumerate() {
+            let cert = ca_with_serial(ca_name, 1000 + i as u64)
+                .self_signed(key)
+                .unwrap();
+            x5c.push(b64(cert.der()));
+        }
+        jws(
+            &json!({"alg": "ES256", "x5c": x5c}),
+            &claims(push_pull("g")),
+            &Signer::p256(&leaf_key),
+        )
+    }
+
+    /// CAs in the largest hostile `x5c` accepted for path building.
+    const HOSTILE_CAS: u64 = MAX_X5C_CERTS as u64 - 1;
+
+    #[test]
+    fn hostile_x5c_of_same_name_same_key_cas_stays_within_the_signature_budget() {
+        // Leaf + 7 CAs: the old search needed ~7·6^8 ≈ 10^7 signature checks (about 15
+        // minutes of CPU; leaf + 10: ~10^8 checks, hours).
+        let pki = new_pki();
+        let token = hostile_token("evil CA", HOSTILE_CAS, true);
+        let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+        assert!(invalid(result).contains("chain"));
+        assert!(checks <= 100, "{checks} signature checks");
+        // Longer ones are refused before any path building.
+        let token = hostile_token("evil CA", 10, true);
+        let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+        assert!(invalid(result).contains("certificates"));
+        assert_eq!(checks, 0);
+    }
+
+    #[test]
+    fn hostile_x5c_named_like_the_root_stays_within_the_signature_budget() {
+        // CAs that claim the bundle root's name: every step may end at the root, so each
+        // candidate path costs a signature check against it.
+        let pki = new_pki();
+        for same_key in [true, false] {
+            let token = hostile_token("root", HOSTILE_CAS, same_key);
+            let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+            assert!(invalid(result).contains("chain"));
+            assert!(
+                checks <= 100,
+                "same key {same_key}: {checks} signature checks"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_x5c_of_distinct_key_cas_is_refused() {
+        // Distinct keys defeat the "same name and key already on the path" pruning: the
+        // path-node budget stops the walk through the orderings of the CAs.
+        let pki = new_pki();
+        let token = hostile_token("evil CA", HOSTILE_CAS, false);
+        let (result, checks) = counting(|| pki.verifier().verify(&token, now()));
+        let reason = invalid(result);
+        assert!(reason.contains("budget"), "{reason}");
+        assert!(checks <= 100, "{checks} signature checks");
+    }
+
+    #[test]
+    fn overlong_x5c_is_refused() {
+        let pki = new_pki();
+        let leaf = b64(&pki.leaf_der);
+        let c = claims(push_pull("g"));
+        let signer = Signer::p256(&pki.leaf_key);
+        let with = |n: usize| {
+            let chain = vec![leaf.clone(); n];
+            jws(&json!({"alg": "ES256", "x5c": chain}), &c, &signer)
+        };
+        pki.verifier().verify(&with(MAX_X5C_CERTS), now()).unwrap();
+        let reason = invalid(pki.verifier().verify(&with(MAX_X5C_CERTS + 1), now()));
+        assert!(reason.contains("certificates"), "{reason}");
+    }
+
+    /// Root, intermediate and leaf made by OpenSSL (see `testdata/token-sha1/README.md`).
+    const SHA1_ROOT: &str = include_str!("testdata/token-sha1/root.crt");
+    const SHA1_INTER: &str = include_str!("testdata/token-sha1/inter-sha1.crt");
+    const SHA256_INTER: &str = include_str!("testdata/token-sha1/inter-sha256.crt");
+    const SHA1_LEAF: &str = include_str!("testdata/token-sha1/leaf.crt");
+    const SHA1_LEAF_KEY: &str = include_str!("testdata/token-sha1/leaf.key");
+
+    fn pem_der(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .unwrap()
+            .1
+            .contents
+    }
+
+    #[test]
+    fn sha1_signed_intermediate_is_refused() {
+        let v = TokenVerifier::new(ISSUER, SERVICE, SHA1_ROOT.as_bytes()).unwrap();
+        let key = KeyPair::from_pem(SHA1_LEAF_KEY).unwrap();
+        let token = |inter: &str| {
+            jws(
+                &json!({"alg": "ES256", "x5c": [b64(&pem_der(SHA1_LEAF)), b64(&pem_der(inter))]}),
+                &claims(push_pull("g")),
+                &Signer::p256(&key),
+            )
+        };
+        // The same intermediate signed with SHA-256 chains; signed with SHA-1 it does not
+        // (Go refuses SHA-1 certificate signatures).
+        v.verify(&token(SHA256_INTER), now()).unwrap();
+        invalid(v.verify(&token(SHA1_INTER), now()));
+    }
+
+    /// Root (bundle) → intermediate → leaf, each shaped by a closure over its parameters.
+    fn chain_with(
+        root: impl FnOnce(&mut CertificateParams),
+        inter: impl FnOnce(&mut CertificateParams),
+        leaf: impl FnOnce(&mut CertificateParams),
+    ) -> (TokenVerifier, String) {
+        let mut rp = ca_params("root", None);
+        root(&mut rp);
+        let root = CertifiedIssuer::self_signed(rp, KeyPair::generate().unwrap()).unwrap();
+        let mut ip = ca_params("intermediate", None);
+        inter(&mut ip);
+        let inter = CertifiedIssuer::signed_by(ip, KeyPair::generate().unwrap(), &root).unwrap();
+        let mut lp = leaf_params("leaf");
+        leaf(&mut lp);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = lp.signed_by(&leaf_key, &inter).unwrap();
+        let v = TokenVerifier::new(ISSUER, SERVICE, root.pem().as_bytes()).unwrap();
+        let token = jws(
+            &json!({"alg": "ES256", "x5c": [b64(leaf.der()), b64(inter.der())]}),
+            &claims(push_pull("g")),
+            &Signer::p256(&leaf_key),
+        );
+        (v, token)
+    }
+
+    fn unknown_critical(p: &mut CertificateParams) {
+        let mut ext =
+            rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![5, 0]);
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+    }
+
+    #[test]
+    fn unknown_critical_extension_anywhere_in_the_chain_is_refused() {
+        let (v, token) = chain_with(|_| {}, |_| {}, |_| {});
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(|_| {}, unknown_critical, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(unknown_critical, |_| {}, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(|_| {}, |_| {}, unknown_critical);
+        invalid(v.verify(&token, now()));
+        // Not critical: ignored, as in Go.
+        let (v, token) = chain_with(
+            |_| {},
+            |p| {
+                unknown_critical(p);
+                p.custom_extensions[0].set_criticality(false);
+            },
+            |_| {},
+        );
+        v.verify(&token, now()).unwrap();
+    }
+
+    fn permit_example_com(p: &mut CertificateParams) {
+        p.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("example.com".into())],
+            excluded_subtrees: vec![],
+        });
+    }
+
+    fn san(name: &'static str) -> impl FnOnce(&mut CertificateParams) {
+        move |p| p.subject_alt_names = vec![rcgen::SanType::DnsName(name.try_into().unwrap())]
+    }
+
+    #[test]
+    fn name_constraints_are_honoured() {
+        // On the intermediate and on the bundle root alike.
+        let (v, token) = chain_with(|_| {}, permit_example_com, san("signer.example.com"));
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(|_| {}, permit_example_com, san("signer.evil.org"));
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(permit_example_com, |_| {}, san("signer.example.com"));
+        v.verify(&token, now()).unwrap();
+        let (v, token) = chain_with(permit_example_com, |_| {}, san("signer.evil.org"));
+        invalid(v.verify(&token, now()));
+    }
+
+    #[test]
+    fn any_extended_key_usage_is_accepted() {
+        // Go verifies with ExtKeyUsageAny: EKUs anywhere in the chain do not matter.
+        let (v, token) = chain_with(
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::EmailProtection],
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
+            |p| p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning],
+        );
+        v.verify(&token, now()).unwrap();
+    }
+
+    #[test]
+    fn issuers_need_cert_sign_key_usage_when_they_list_key_usages() {
+        use rcgen::KeyUsagePurpose as Ku;
+        let (v, token) = chain_with(
+            |p| p.key_usages = vec![Ku::KeyCertSign],
+            |p| p.key_usages = vec![Ku::KeyCertSign, Ku::DigitalSignature],
+            |_| {},
+        );
+        v.verify(&token, now()).unwrap();
+        // Go's CheckSignatureFrom: a parent whose key usage lacks certSign cannot sign.
+        let (v, token) = chain_with(
+            |p| p.key_usages = vec![Ku::DigitalSignature],
+            |_| {},
+            |_| {},
+        );
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(
+            |_| {},
+            |p| p.key_usages = vec![Ku::DigitalSignature],
+            |_| {},
+        );
+        invalid(v.verify(&token, now()));
+    }
+
+    #[test]
+    fn a_ca_leaf_outside_the_bundle_is_refused_unlike_go() {
+        // A known difference (see `verify_chain`): webpki will not take a CA certificate
+        // as the end entity; Go does. Token signers are not CAs in practice.
+        let (v, token) = chain_with(
+            |_| {},
+            |_| {},
+            |p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained),
+        );
+        assert!(invalid(v.verify(&token, now())).contains("CaUsedAsEndEntity"));
+    }
+
+    #[test]
+    fn expired_root_or_intermediate_is_refused() {
+        let expired = |p: &mut CertificateParams| {
+            p.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        };
+        let (v, token) = chain_with(expired, |_| {}, |_| {});
+        invalid(v.verify(&token, now()));
+        let (v, token) = chain_with(|_| {}, expired, |_| {});
+        invalid(v.verify(&token, now()));
     }
 }
