@@ -153,9 +153,10 @@ async fn update(
     // `apply_update`. The body is in memory, so the future never waits on I/O.
     // The request span goes along so the parser's log lines keep the request ID.
     let (runtime, span) = (tokio::runtime::Handle::current(), tracing::Span::current());
+    let limits = state.upload_limits;
     let parts = match tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        runtime.block_on(upload::parse_parts(&boundary, body))
+        runtime.block_on(upload::parse_parts(&boundary, body, limits))
     })
     .await
     {

@@ -63,6 +63,8 @@ pub struct AppState {
     pub max_request_bytes: u64,
     /// Time limit for serving one matched request, body included.
     pub request_timeout: Duration,
+    /// Parts and delegations per update.
+    pub upload_limits: upload::UploadLimits,
     /// Token auth hook; `None` allows everything.
     pub authorizer: Option<Arc<dyn Authorizer>>,
     /// Health checks and their latest results.
@@ -87,6 +89,7 @@ impl AppState {
             gun_prefixes: Vec::new(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            upload_limits: upload::UploadLimits::default(),
             authorizer: None,
             health: Health::new(),
             metrics: Metrics::new(),
