@@ -36,7 +36,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use notary_tuf::crypto::CryptoService;
 use notary_tuf::keys::KeyType;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tracing::Instrument as _;
 
 use crate::config::{CachingConfig, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS};
@@ -97,18 +97,24 @@ impl AppState {
     }
 }
 
-/// Path characters re-encoded in a redirect `Location`.
-const LOCATION: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+/// Bytes percent-encoded in a redirect `Location`: everything but what Go's
+/// `url.URL.String()` leaves as is in a path (letters, digits, `-_.~` and `$&+,/:;=@`;
+/// gorilla/mux builds its clean-path redirect with it). In particular `\` becomes `%5C`:
+/// left raw, `/\evil.com` is what browsers read as `//evil.com`, another host.
+const LOCATION: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
 
 /// The single actix handler: assigns the request ID, routes by the table, runs the
 /// pipeline under the time limit and writes the access-log line.
