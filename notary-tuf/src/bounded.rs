@@ -271,7 +271,7 @@ mod tests {
                 .deserialize(&mut de)
                 .map(|()| budget.exceeded())
         };
-        assert_eq!(skip(7).unwrap(), false);
+        assert!(!skip(7).unwrap());
         assert!(skip(6).is_err());
     }
 }
