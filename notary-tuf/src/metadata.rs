@@ -368,6 +368,29 @@ impl SignedFile {
     /// `{keyid, method, sig}` with `sig` standard padded base64. The file may hold at most
     /// [`bounded::max_json_values`] values, which bounds the memory its decoding takes.
     pub fn parse(bytes: &[u8]) -> Result<SignedFile, ParseError> {
+        let (signed_value, signatures, common) = Self::decode(bytes)?;
+        Ok(SignedFile {
+            raw: bytes.to_vec(),
+            signed_value,
+            signatures,
+            common,
+        })
+    }
+
+    /// [`SignedFile::parse`] of bytes the caller owns: they become `raw` without a copy
+    /// (an upload's parts can be as large as the request body).
+    pub fn parse_vec(bytes: Vec<u8>) -> Result<SignedFile, ParseError> {
+        let (signed_value, signatures, common) = Self::decode(&bytes)?;
+        Ok(SignedFile {
+            raw: bytes,
+            signed_value,
+            signatures,
+            common,
+        })
+    }
+
+    /// The decoded parts of [`SignedFile::parse`].
+    fn decode(bytes: &[u8]) -> Result<(Value, Vec<Signature>, SignedCommon), ParseError> {
         let budget = Budget::for_file(bytes.len());
         let top = bounded::value_from_slice(bytes, &budget).map_err(|e| {
             if budget.exceeded() {
@@ -423,12 +446,7 @@ impl SignedFile {
             }
         };
         let signed_value = top.remove(&signed_key).expect("member found above");
-        Ok(SignedFile {
-            raw: bytes.to_vec(),
-            signed_value,
-            signatures,
-            common,
-        })
+        Ok((signed_value, signatures, common))
     }
 
     /// Canonical bytes of `signed`: what signatures are verified against.

@@ -33,6 +33,7 @@ fn parses_a_well_formed_envelope() {
     );
     let f = SignedFile::parse(&raw).unwrap();
     assert_eq!(f.raw, raw);
+    assert_eq!(SignedFile::parse_vec(raw.clone()).unwrap(), f);
     assert_eq!(f.common.type_, "Targets");
     assert_eq!(f.common.version, 3);
     assert_eq!(
