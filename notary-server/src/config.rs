@@ -577,6 +577,27 @@ mod tests {
         assert!(c.gun_prefixes.is_empty());
         assert!(c.auth.is_none());
         assert_eq!(c.request_timeout_secs, DEFAULT_REQUEST_TIMEOUT_SECS);
+        assert_eq!(
+            (c.max_upload_parts, c.max_upload_delegations),
+            (DEFAULT_MAX_UPLOAD_PARTS, DEFAULT_MAX_UPLOAD_DELEGATIONS)
+        );
+    }
+
+    #[test]
+    fn upload_limits_are_positive_counts() {
+        let c = load(with(
+            with(minimal(), "server.max_upload_parts", json!(10)),
+            "server.max_upload_delegations",
+            json!(3),
+        ))
+        .unwrap();
+        assert_eq!((c.max_upload_parts, c.max_upload_delegations), (10, 3));
+        for key in ["server.max_upload_parts", "server.max_upload_delegations"] {
+            for bad in [json!(0), json!(-1), json!("many")] {
+                let e = err(with(minimal(), key, bad));
+                assert!(e.contains(key), "{key}: {e}");
+            }
+        }
     }
 
     fn token(options: Value) -> Value {
