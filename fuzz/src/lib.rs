@@ -254,9 +254,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// notary-server's multipart upload parser (see the crate docs).
 pub fn multipart(data: &[u8]) {
-    use notary_server::http::upload::{parse_parts, valid_role};
+    use notary_server::http::upload::{parse_parts, valid_role, UploadLimits};
     let body = bytes::Bytes::copy_from_slice(data);
-    let Ok(parts) = runtime().block_on(parse_parts(BOUNDARY, body)) else {
+    let Ok(parts) = runtime().block_on(parse_parts(BOUNDARY, body, UploadLimits::default())) else {
         return;
     };
     let mut seen = std::collections::HashSet::new();

@@ -11,7 +11,9 @@
 //!   certificates), `server.max_request_bytes`* (upload limit, default 100 MiB),
 //!   `server.request_timeout_secs`* (time limit per request, body included, default 60,
 //!   1..=86400; request headers must arrive within 10 s or this limit, whichever is
-//!   shorter; see [`crate::http`] for what a client that is too slow gets);
+//!   shorter; see [`crate::http`] for what a client that is too slow gets),
+//!   `server.max_upload_parts`* (parts per update, default 5000) and
+//!   `server.max_upload_delegations`* (distinct delegation roles per update, default 2000);
 //! - `trust_service.type` `local` | `remote`; for remote: `hostname`, `port`
 //!   (string or number), `key_algorithm` `ecdsa` | `rsa` | `ed25519`,
 //!   `tls_ca_file`, `tls_client_cert` + `tls_client_key` (both or neither);
@@ -48,6 +50,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.client_ca_file",
     "server.max_request_bytes",
     "server.request_timeout_secs",
+    "server.max_upload_parts",
+    "server.max_upload_delegations",
     "trust_service.type",
     "trust_service.hostname",
     "trust_service.port",
@@ -77,6 +81,13 @@ pub const DEFAULT_CONSISTENT_MAX_AGE: u32 = 2_592_000;
 pub const MAX_MAX_AGE: u32 = 31_536_000;
 /// Default `server.max_request_bytes` (100 MiB, the notary client's own cap).
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+/// Default `server.max_upload_parts`: a publish has one part per changed role (at most the
+/// four base roles plus its delegations), so this leaves room for thousands of delegations
+/// while a body of a million tiny parts is refused after the first few thousand.
+pub const DEFAULT_MAX_UPLOAD_PARTS: usize = 5_000;
+/// Default `server.max_upload_delegations`: repositories have at most hundreds of
+/// delegation roles, and each uploaded one costs a signature check and storage reads.
+pub const DEFAULT_MAX_UPLOAD_DELEGATIONS: usize = 2_000;
 /// Default `server.request_timeout_secs`.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
 /// Largest `server.request_timeout_secs` (one day).
@@ -97,6 +108,15 @@ fn bad(key: &str, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("config setting {key}: {reason}"))
 }
 
+/// A positive count setting, `default` when absent.
+fn positive_count(file: &ConfigFile, key: &str, default: usize) -> Result<usize, ConfigError> {
+    match file.get_i64(key)? {
+        None => Ok(default),
+        Some(n) if n > 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Some(n) => Err(bad(key, format!("must be positive, got {n}"))),
+    }
+}
+
 /// The validated server configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -108,6 +128,10 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// Time limit for one request, in seconds.
     pub request_timeout_secs: u64,
+    /// Most parts in one update.
+    pub max_upload_parts: usize,
+    /// Most distinct delegation roles in one update.
+    pub max_upload_delegations: usize,
     /// Signing service.
     pub trust: TrustService,
     /// Metadata storage.
@@ -248,12 +272,21 @@ impl Config {
                 ))
             }
         };
+        let max_upload_parts =
+            positive_count(file, "server.max_upload_parts", DEFAULT_MAX_UPLOAD_PARTS)?;
+        let max_upload_delegations = positive_count(
+            file,
+            "server.max_upload_delegations",
+            DEFAULT_MAX_UPLOAD_DELEGATIONS,
+        )?;
         let auth = token_auth(file)?;
         Ok(Config {
             http_addr,
             tls,
             max_request_bytes,
             request_timeout_secs,
+            max_upload_parts,
+            max_upload_delegations,
             trust,
             storage,
             caching,
@@ -544,6 +577,27 @@ mod tests {
         assert!(c.gun_prefixes.is_empty());
         assert!(c.auth.is_none());
         assert_eq!(c.request_timeout_secs, DEFAULT_REQUEST_TIMEOUT_SECS);
+        assert_eq!(
+            (c.max_upload_parts, c.max_upload_delegations),
+            (DEFAULT_MAX_UPLOAD_PARTS, DEFAULT_MAX_UPLOAD_DELEGATIONS)
+        );
+    }
+
+    #[test]
+    fn upload_limits_are_positive_counts() {
+        let c = load(with(
+            with(minimal(), "server.max_upload_parts", json!(10)),
+            "server.max_upload_delegations",
+            json!(3),
+        ))
+        .unwrap();
+        assert_eq!((c.max_upload_parts, c.max_upload_delegations), (10, 3));
+        for key in ["server.max_upload_parts", "server.max_upload_delegations"] {
+            for bad in [json!(0), json!(-1), json!("many")] {
+                let e = err(with(minimal(), key, bad));
+                assert!(e.contains(key), "{key}: {e}");
+            }
+        }
     }
 
     fn token(options: Value) -> Value {

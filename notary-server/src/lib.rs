@@ -190,6 +190,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     state.gun_prefixes = config.gun_prefixes.clone();
     state.max_request_bytes = config.max_request_bytes;
     state.request_timeout = Duration::from_secs(config.request_timeout_secs);
+    state.upload_limits = http::upload::UploadLimits {
+        max_parts: config.max_upload_parts,
+        max_delegations: config.max_upload_delegations,
+    };
     state.authorizer = authorizer;
     state.metrics = metrics;
     state.health = health;

@@ -1190,3 +1190,104 @@ async fn an_uploaded_timestamp_cannot_freeze_or_fork_the_repository() {
         );
     }
 }
+
+/// Issue 13 (2): a body of very many small parts made the role deduplication quadratic
+/// (10^12 comparisons for 1.6 M parts, still running after the 408). Parts and distinct
+/// delegation roles per upload are now bounded, and the first part over a limit is refused
+/// with 413 and the limit in the detail.
+#[actix_web::test]
+async fn too_many_parts_or_delegations_are_413() {
+    let repo = TestRepo::new(GUN);
+    let mut servers = Server::both(crypto_for(&repo));
+    for server in &mut servers {
+        with_history(server, repo.clone()).await;
+        let empty: &[u8] = b"{}";
+
+        // Repeats of one role count as parts (the last would win).
+        let parts = vec![("targets/releases", empty); 5_001];
+        let r = server
+            .refused("5001 parts", &parts, 413, "TOO_MANY_PARTS", None)
+            .await;
+        assert_eq!(
+            r.json()["errors"][0]["detail"],
+            serde_json::json!({"limit": 5000})
+        );
+        assert!(r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_upload_parts"));
+
+        let names: Vec<String> = (0..2_001).map(|i| format!("targets/d{i}")).collect();
+        let parts: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), empty)).collect();
+        let r = server
+            .refused(
+                "2001 delegations",
+                &parts,
+                413,
+                "TOO_MANY_DELEGATIONS",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.json()["errors"][0]["detail"],
+            serde_json::json!({"limit": 2000})
+        );
+        assert!(r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_upload_delegations"));
+    }
+}
+
+/// Issue 13 (3): a part of `[0,0,...]` inside `signed` decoded into about 16 bytes of
+/// memory per input byte, three times over (check, parse, clone of `signed`). A part may
+/// hold one JSON value per 8 bytes (plus 4096); denser parts are refused while streaming,
+/// before anything is decoded.
+#[actix_web::test]
+async fn absurdly_dense_json_is_413() {
+    let repo = TestRepo::new(GUN);
+    let servers = Server::both(crypto_for(&repo));
+    for server in &servers {
+        let h = with_history(server, repo.clone()).await;
+        let zeros = vec!["0"; 500_000].join(",");
+        let dense = format!(
+            r#"{{"signed":{{"_type":"Targets","expires":"2030-01-01T00:00:00Z","version":3,"x":[{zeros}]}},"signatures":[]}}"#
+        );
+        let limit = dense.len() / 8 + 4096;
+        let r = server
+            .refused(
+                "zeros in signed",
+                &[("targets", dense.as_bytes())],
+                413,
+                "TOO_MANY_JSON_VALUES",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.json()["errors"][0]["detail"],
+            serde_json::json!({"role": "targets", "limit": limit})
+        );
+        // The whole part one array: MALFORMED_JSON as before, but now at its first byte
+        // (it used to be decoded in full first).
+        let bare = format!("[{zeros}]");
+        server
+            .refused(
+                "bare array of zeros",
+                &[("root", bare.as_bytes())],
+                400,
+                "MALFORMED_JSON",
+                None,
+            )
+            .await;
+        // Real files are far below the bound: a replay of history's targets is refused for
+        // its version, as before, not for its shape.
+        let targets = h.v2.get("targets").unwrap();
+        let r = server.post(&[("targets", targets)]).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "VERSION"),
+            "{}",
+            r.text()
+        );
+    }
+}

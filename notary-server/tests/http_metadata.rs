@@ -369,6 +369,49 @@ async fn changefeed_lists_changes_in_go_format() {
     assert_eq!(r.text(), r#"{"count":0,"records":[]}"#);
 }
 
+/// Issue 13 (6b): `records` was unbounded; pages are now at most 1000 records, larger
+/// requests (either direction) are clamped, and paging on from the last ID reads the rest.
+#[actix_web::test]
+async fn changefeed_pages_are_capped_at_1000() {
+    let (state, store) = memory_state();
+    for version in 1..=1001 {
+        seed(store.as_ref(), GUN, version).await;
+    }
+    let all = store.get_changes(0, 5000, None).await.unwrap();
+    assert_eq!(all.len(), 1001);
+    let app = test::init_service(notary_server::build_app(web::Data::new(state))).await;
+    let page = |uri: String| {
+        let app = &app;
+        async move {
+            let r = send(app, TestRequest::get().uri(&uri).to_request()).await;
+            assert_eq!(r.status, 200, "{uri}: {}", r.text());
+            let ids: Vec<String> = r.json()["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["ID"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(r.json()["count"], ids.len(), "{uri}");
+            ids
+        }
+    };
+    let id = |i: usize| all[i].id.to_string();
+
+    let first = page("/v2/_trust/changefeed?records=2147483647".into()).await;
+    assert_eq!(first.len(), 1000);
+    assert_eq!((first[0].clone(), first[999].clone()), (id(0), id(999)));
+    let rest = page(format!(
+        "/v2/{GUN}/_trust/changefeed?records=5000&change_id={}",
+        first[999]
+    ))
+    .await;
+    assert_eq!(rest, [id(1000)]);
+
+    let latest = page("/v2/_trust/changefeed?records=-2147483648&change_id=-1".into()).await;
+    assert_eq!(latest.len(), 1000);
+    assert_eq!((latest[0].clone(), latest[999].clone()), (id(1), id(1000)));
+}
+
 #[actix_web::test]
 async fn changefeed_parameter_errors() {
     let cases = [

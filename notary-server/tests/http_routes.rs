@@ -52,6 +52,32 @@ async fn unclean_paths_are_redirected() {
     assert_eq!(r.header("location"), Some("/v2/a/_trust/tuf/root.json?x=1"));
 }
 
+/// Issue 13 (5): `GET /%5Cevil.com/.` answered `Location: /\evil.com`, which browsers follow
+/// as `//evil.com` (an open redirect). The cleaned path is now escaped as Go's
+/// `url.URL.String()` escapes a path, so `\` (and every other byte Go escapes) is
+/// percent-encoded and the Location stays on this host.
+#[actix_web::test]
+async fn redirect_location_escapes_like_go() {
+    for (uri, location) in [
+        ("/%5Cevil.com/.", "/%5Cevil.com"),
+        ("/%5C%5Cevil.com/./", "/%5C%5Cevil.com/"),
+        ("/v2/..%5C/evil.com/.", "/v2/..%5C/evil.com"),
+        // Go escapes all but letters, digits, `-_.~` and `$&+,/:;=@`.
+        (
+            "/a/%21%27%28%29%2A%5B%5D%5E%7C%22%20/.",
+            "/a/%21%27%28%29%2A%5B%5D%5E%7C%22%20",
+        ),
+        ("/a/$&+,:;=@-_.~/.?q=1", "/a/$&+,:;=@-_.~?q=1"),
+        ("/a/%3F%23%25/.", "/a/%3F%23%25"),
+        ("/a/caf%C3%A9/.", "/a/caf%C3%A9"),
+    ] {
+        let (state, _) = memory_state();
+        let r = call(state, TestRequest::get().uri(uri)).await;
+        assert_eq!(r.status, 301, "{uri}");
+        assert_eq!(r.header("location"), Some(location), "{uri}");
+    }
+}
+
 #[actix_web::test]
 async fn catch_all_is_metadata_not_found_without_detail() {
     let cases = [

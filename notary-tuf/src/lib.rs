@@ -60,6 +60,7 @@
 //! case for each verification rule. RSA, SHA-1 and P-384 material the Rust crates cannot
 //! produce comes from `tests/data/keys/make-keys.sh` (openssl).
 
+pub mod bounded;
 pub mod canonical;
 pub mod certs;
 pub mod crypto;

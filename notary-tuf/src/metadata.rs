@@ -18,6 +18,7 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use crate::bounded::{self, Budget};
 use crate::canonical::{self, CanonicalError};
 use crate::crypto::{CryptoError, CryptoService};
 use crate::error::TufError;
@@ -339,6 +340,12 @@ pub enum ParseError {
     /// JSON, but not the envelope shape.
     #[error("{0}")]
     Shape(String),
+    /// More JSON values than a file of this size may hold ([`bounded::max_json_values`]).
+    #[error("more than {limit} JSON values")]
+    TooManyValues {
+        /// The file's limit.
+        limit: usize,
+    },
 }
 
 /// A metadata file: the exact bytes plus decoded views.
@@ -358,11 +365,43 @@ pub struct SignedFile {
 impl SignedFile {
     /// Decodes an envelope (spec server.md §6.2 item 4): `signed` must be an object whose
     /// `_type` is a string, `expires` RFC 3339 and `version` an integer; `signatures` a list of
-    /// `{keyid, method, sig}` with `sig` standard padded base64.
+    /// `{keyid, method, sig}` with `sig` standard padded base64. The file may hold at most
+    /// [`bounded::max_json_values`] values, which bounds the memory its decoding takes.
     pub fn parse(bytes: &[u8]) -> Result<SignedFile, ParseError> {
-        let top: Value =
-            serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
-        let top = match top {
+        let (signed_value, signatures, common) = Self::decode(bytes)?;
+        Ok(SignedFile {
+            raw: bytes.to_vec(),
+            signed_value,
+            signatures,
+            common,
+        })
+    }
+
+    /// [`SignedFile::parse`] of bytes the caller owns: they become `raw` without a copy
+    /// (an upload's parts can be as large as the request body).
+    pub fn parse_vec(bytes: Vec<u8>) -> Result<SignedFile, ParseError> {
+        let (signed_value, signatures, common) = Self::decode(&bytes)?;
+        Ok(SignedFile {
+            raw: bytes,
+            signed_value,
+            signatures,
+            common,
+        })
+    }
+
+    /// The decoded parts of [`SignedFile::parse`].
+    fn decode(bytes: &[u8]) -> Result<(Value, Vec<Signature>, SignedCommon), ParseError> {
+        let budget = Budget::for_file(bytes.len());
+        let top = bounded::value_from_slice(bytes, &budget).map_err(|e| {
+            if budget.exceeded() {
+                ParseError::TooManyValues {
+                    limit: budget.limit(),
+                }
+            } else {
+                ParseError::Json(e.to_string())
+            }
+        })?;
+        let mut top = match top {
             Value::Object(m) => m,
             other => {
                 return Err(ParseError::Shape(format!(
@@ -371,8 +410,16 @@ impl SignedFile {
                 )));
             }
         };
-        let signed_value = match field(&top, "signed") {
-            Some(v @ Value::Object(_)) => v.clone(),
+        // The member `field` would pick, by name, so that `signed` can be moved out of the
+        // envelope below instead of cloned (it is most of the file).
+        let signed_key = top
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case("signed"))
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k.clone());
+        match signed_key.as_ref().map(|k| &top[k.as_str()]) {
+            Some(Value::Object(_)) => {}
             Some(other) => {
                 return Err(ParseError::Shape(format!(
                     "\"signed\" must be an object, not {}",
@@ -380,8 +427,9 @@ impl SignedFile {
                 )));
             }
             None => return Err(ParseError::Shape("missing \"signed\" object".into())),
-        };
-        let common = SignedCommon::from_value(&signed_value)
+        }
+        let signed_key = signed_key.expect("checked above");
+        let common = SignedCommon::from_value(&top[signed_key.as_str()])
             .map_err(|e| ParseError::Shape(e.to_string()))?;
         let signatures = match field(&top, "signatures") {
             None => Vec::new(),
@@ -397,12 +445,8 @@ impl SignedFile {
                 )));
             }
         };
-        Ok(SignedFile {
-            raw: bytes.to_vec(),
-            signed_value,
-            signatures,
-            common,
-        })
+        let signed_value = top.remove(&signed_key).expect("member found above");
+        Ok((signed_value, signatures, common))
     }
 
     /// Canonical bytes of `signed`: what signatures are verified against.

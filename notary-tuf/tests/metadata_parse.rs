@@ -33,6 +33,7 @@ fn parses_a_well_formed_envelope() {
     );
     let f = SignedFile::parse(&raw).unwrap();
     assert_eq!(f.raw, raw);
+    assert_eq!(SignedFile::parse_vec(raw.clone()).unwrap(), f);
     assert_eq!(f.common.type_, "Targets");
     assert_eq!(f.common.version, 3);
     assert_eq!(
@@ -327,4 +328,49 @@ fn validation_errors_render_like_go() {
     );
     assert_eq!(e.name(), "ErrValidation");
     assert_eq!(e.to_string(), e.msg());
+}
+
+/// Issue 13 (3): an upload of `[0,0,...]` inside `signed` decoded into gigabytes. A file
+/// may now hold one JSON value per 8 bytes (plus 4096): denser files are refused before
+/// they are decoded in full, while real metadata (one value per 15-40 bytes) is untouched.
+#[test]
+fn absurdly_dense_files_are_refused() {
+    let dense = |n: usize| {
+        let zeros = vec!["0"; n].join(",");
+        envelope(
+            &format!(
+                r#"{{"_type":"Root","expires":"2030-01-01T00:00:00Z","version":1,"x":[{zeros}]}}"#
+            ),
+            SIG,
+        )
+    };
+    let small = dense(1000);
+    assert!(
+        SignedFile::parse(&small).is_ok(),
+        "small files are never refused"
+    );
+    let big = dense(1_000_000);
+    let limit = notary_tuf::bounded::max_json_values(big.len());
+    assert_eq!(limit, big.len() / 8 + 4096);
+    assert_eq!(err(&big), ParseError::TooManyValues { limit });
+
+    // The same number of values, each a realistic 40-byte string: accepted.
+    let strings = vec![format!("\"{}\"", "a".repeat(38)); 100_000].join(",");
+    let sparse = envelope(
+        &format!(
+            r#"{{"_type":"Root","expires":"2030-01-01T00:00:00Z","version":1,"x":[{strings}]}}"#
+        ),
+        SIG,
+    );
+    assert_eq!(
+        ok_bytes(&sparse).signed_value["x"]
+            .as_array()
+            .unwrap()
+            .len(),
+        100_000
+    );
+}
+
+fn ok_bytes(bytes: &[u8]) -> SignedFile {
+    SignedFile::parse(bytes).unwrap()
 }

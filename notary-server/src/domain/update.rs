@@ -203,7 +203,7 @@ impl Check {
                 // The HTTP layer rejects these with INVALID_ROLE before we get here.
                 return Err(UpdateError::Invalid(None));
             }
-            let file = SignedFile::parse(&bytes).map_err(|_| UpdateError::Invalid(None))?;
+            let file = SignedFile::parse_vec(bytes).map_err(|_| UpdateError::Invalid(None))?;
             // The version columns are 32-bit (Go's schema): refuse what storage cannot hold
             // as the client's error rather than failing the commit with 500. The timestamp
             // part is ignored anyway.

@@ -15,6 +15,12 @@
 //!   400/401/404 as "server unavailable", so this keeps their behaviour while
 //!   telling operators what happened.
 //! - `REQUEST_TOO_LARGE` (413): the body exceeds `server.max_request_bytes`.
+//! - `TOO_MANY_PARTS` (413): an update has more parts than `server.max_upload_parts`;
+//!   detail `{"limit":N}`.
+//! - `TOO_MANY_DELEGATIONS` (413): an update has more distinct delegation roles than
+//!   `server.max_upload_delegations`; detail `{"limit":N}`.
+//! - `TOO_MANY_JSON_VALUES` (413): a part holds more JSON values than its size allows
+//!   (`notary_tuf::bounded::max_json_values`); detail `{"role":..,"limit":N}`.
 //! - `REQUEST_TIMEOUT` (408): the request (reading its body included) took longer than
 //!   `server.request_timeout_secs`; the connection is closed after the answer. Database
 //!   work already handed to the blocking pool still finishes, so an update answered with
@@ -105,6 +111,28 @@ pub enum ApiError {
         /// The configured limit in bytes, echoed as the detail.
         limit: u64,
     },
+    /// `TOO_MANY_PARTS` (413, our addition): more parts than `server.max_upload_parts`.
+    #[error("too many parts")]
+    TooManyParts {
+        /// The configured limit, echoed as the detail.
+        limit: usize,
+    },
+    /// `TOO_MANY_DELEGATIONS` (413, our addition): more distinct delegation roles than
+    /// `server.max_upload_delegations`.
+    #[error("too many delegations")]
+    TooManyDelegations {
+        /// The configured limit, echoed as the detail.
+        limit: usize,
+    },
+    /// `TOO_MANY_JSON_VALUES` (413, our addition): a part holds more JSON values than a
+    /// file of its size may (`notary_tuf::bounded::max_json_values`).
+    #[error("too many JSON values in {role}")]
+    TooManyJsonValues {
+        /// The part's role.
+        role: String,
+        /// The part's limit.
+        limit: usize,
+    },
     /// `REQUEST_TIMEOUT` (408, our addition): the request outlived
     /// `server.request_timeout_secs`.
     #[error("request timed out")]
@@ -153,6 +181,9 @@ impl ApiError {
             ApiError::GenericNotFound => "GENERIC_NOT_FOUND",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
+            ApiError::TooManyParts { .. } => "TOO_MANY_PARTS",
+            ApiError::TooManyDelegations { .. } => "TOO_MANY_DELEGATIONS",
+            ApiError::TooManyJsonValues { .. } => "TOO_MANY_JSON_VALUES",
             ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
         }
     }
@@ -182,6 +213,15 @@ impl ApiError {
             ApiError::RequestTooLarge { .. } => {
                 "The request body is larger than this server accepts."
             }
+            ApiError::TooManyParts { .. } => {
+                "The upload has more parts than this server accepts (max_upload_parts)."
+            }
+            ApiError::TooManyDelegations { .. } => {
+                "The upload has more delegation roles than this server accepts (max_upload_delegations)."
+            }
+            ApiError::TooManyJsonValues { .. } => {
+                "A metadata file holds more JSON values than this server accepts for its size."
+            }
             ApiError::RequestTimeout { .. } => "The request took longer than this server allows.",
         }
     }
@@ -205,7 +245,10 @@ impl ApiError {
             | ApiError::NoKeyAlgorithm => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTooLarge { .. }
+            | ApiError::TooManyParts { .. }
+            | ApiError::TooManyDelegations { .. }
+            | ApiError::TooManyJsonValues { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -221,6 +264,12 @@ impl ApiError {
             ApiError::InvalidParameters(detail) => Some(detail.clone()),
             ApiError::Unauthorized { detail, .. } => Some(detail.clone()),
             ApiError::RequestTooLarge { limit } => Some(json!({ "limit": limit })),
+            ApiError::TooManyParts { limit } | ApiError::TooManyDelegations { limit } => {
+                Some(json!({ "limit": limit }))
+            }
+            ApiError::TooManyJsonValues { role, limit } => {
+                Some(json!({ "role": role, "limit": limit }))
+            }
             ApiError::RequestTimeout { limit_secs } => Some(json!({ "limit_seconds": limit_secs })),
             ApiError::MalformedUpload
             | ApiError::NoFilename

@@ -153,9 +153,10 @@ async fn update(
     // `apply_update`. The body is in memory, so the future never waits on I/O.
     // The request span goes along so the parser's log lines keep the request ID.
     let (runtime, span) = (tokio::runtime::Handle::current(), tracing::Span::current());
+    let limits = state.upload_limits;
     let parts = match tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        runtime.block_on(upload::parse_parts(&boundary, body))
+        runtime.block_on(upload::parse_parts(&boundary, body, limits))
     })
     .await
     {
@@ -356,9 +357,18 @@ async fn changefeed(
     Ok(json_ok(go_html_escape(&body).into_bytes()))
 }
 
+/// Most changefeed records one request returns. Go has no cap: `records=2147483647` made
+/// the store load and the server encode the whole feed (every publish of every GUN) in one
+/// answer. 1000 pages quickly (about 250 KB of JSON) and is ten times Go's default page.
+pub const MAX_CHANGEFEED_RECORDS: i64 = 1000;
+
 /// `change_id` (empty = 0, else a 32-bit integer) and `records` (a 32-bit integer; 0 means
 /// 100), parsed as Go's `strconv.ParseInt(s, 10, 32)`. Go answers 400 when `records` is
 /// absent or empty; we serve the default page instead (a reference quirk we fix).
+/// A larger page than [`MAX_CHANGEFEED_RECORDS`] is clamped to it, keeping the sign (the
+/// direction), rather than refused: every request Go answers still gets a page, and a
+/// reader that pages on with the last record's ID (as the feed is meant to be read) sees
+/// every record.
 pub(crate) fn changefeed_params(query: &str) -> Result<(i64, i64), ApiError> {
     let first = |name: &str| {
         url::form_urlencoded::parse(query.as_bytes())
@@ -376,7 +386,11 @@ pub(crate) fn changefeed_params(query: &str) -> Result<(i64, i64), ApiError> {
         "" => 0,
         s => go_parse_int32(s).map_err(|_| ApiError::InvalidParameters(json!({})))?,
     };
-    Ok((change_id, if records == 0 { 100 } else { records }))
+    let records = match records {
+        0 => 100,
+        n => n.clamp(-MAX_CHANGEFEED_RECORDS, MAX_CHANGEFEED_RECORDS),
+    };
+    Ok((change_id, records))
 }
 
 /// `strconv.ParseInt(s, 10, 32)` with Go's error text.
@@ -602,6 +616,20 @@ mod tests {
             detail(changefeed_params("records=2147483648").unwrap_err()),
             json!("invalid records parameter: strconv.ParseInt: parsing \"2147483648\": value out of range")
         );
+    }
+
+    /// Issue 13 (6b): `records` was unbounded (up to 2^31-1 rows loaded and encoded in one
+    /// answer); it is clamped to 1000 either way round.
+    #[test]
+    fn records_are_clamped_to_1000() {
+        assert_eq!(changefeed_params("records=1000").unwrap(), (0, 1000));
+        assert_eq!(changefeed_params("records=1001").unwrap(), (0, 1000));
+        assert_eq!(changefeed_params("records=2147483647").unwrap(), (0, 1000));
+        assert_eq!(
+            changefeed_params("change_id=-1&records=-2147483648").unwrap(),
+            (-1, -1000)
+        );
+        assert_eq!(changefeed_params("records=-999").unwrap(), (0, -999));
     }
 
     #[test]

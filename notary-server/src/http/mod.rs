@@ -36,7 +36,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use notary_tuf::crypto::CryptoService;
 use notary_tuf::keys::KeyType;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tracing::Instrument as _;
 
 use crate::config::{CachingConfig, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS};
@@ -63,6 +63,8 @@ pub struct AppState {
     pub max_request_bytes: u64,
     /// Time limit for serving one matched request, body included.
     pub request_timeout: Duration,
+    /// Parts and delegations per update.
+    pub upload_limits: upload::UploadLimits,
     /// Token auth hook; `None` allows everything.
     pub authorizer: Option<Arc<dyn Authorizer>>,
     /// Health checks and their latest results.
@@ -87,6 +89,7 @@ impl AppState {
             gun_prefixes: Vec::new(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            upload_limits: upload::UploadLimits::default(),
             authorizer: None,
             health: Health::new(),
             metrics: Metrics::new(),
@@ -94,18 +97,24 @@ impl AppState {
     }
 }
 
-/// Path characters re-encoded in a redirect `Location`.
-const LOCATION: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+/// Bytes percent-encoded in a redirect `Location`: everything but what Go's
+/// `url.URL.String()` leaves as is in a path (letters, digits, `-_.~` and `$&+,/:;=@`;
+/// gorilla/mux builds its clean-path redirect with it). In particular `\` becomes `%5C`:
+/// left raw, `/\evil.com` is what browsers read as `//evil.com`, another host.
+const LOCATION: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
 
 /// The single actix handler: assigns the request ID, routes by the table, runs the
 /// pipeline under the time limit and writes the access-log line.
