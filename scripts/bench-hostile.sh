@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release --locked -q -p notary-server -p notary-bench --bin hostile-bench
+cargo build --release --locked -q -p notary-server -p notary-bench --bin notary-server --bin hostile-bench
 SERVER_BIN="${1:-$TARGET/release/notary-server}"
 CASES="${CASES:-x5c many-parts zeros redirect changefeed}"
 PORT="${PORT:-24481}"
@@ -57,6 +57,7 @@ for case in $CASES; do
     done
     "$TARGET/release/hostile-bench" --url "https://127.0.0.1:${PORT}" --ca "$WORK/certs/root-ca.crt" \
         --pid "$pid" --case "$case" --cas "${CAS:-10}" --timeout "${TIMEOUT:-120}" || true
-    kill "$pid" 2>/dev/null || true
+    # SIGKILL: a server still busy with the input would hold up a graceful stop.
+    kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 done
