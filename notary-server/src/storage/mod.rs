@@ -176,6 +176,14 @@ pub trait MetaStore: Send + Sync {
     /// `Ok` when the store can serve requests (SQL: `tuf_files` is readable).
     async fn check_health(&self) -> Result<(), StoreError>;
 
+    /// Records that the signer made key `key_id` for (`gun`, `role`) at this server's request
+    /// (our own table, `server_key_owners`; Go keeps no such record). A key already recorded
+    /// keeps its first record. GUNs are compared byte for byte.
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError>;
+
+    /// The (gun, role) [`MetaStore::record_key`] recorded for `key_id`, if any.
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError>;
+
     /// The store's cache, if it has one. Callers use its content-keyed memos
     /// ([`MetaCache::memo_reference`], [`MetaCache::memo_fresh`]) to skip re-parsing
     /// files; the row cache itself is applied inside the store.

@@ -26,7 +26,7 @@ use diesel::r2d2::{self, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::schema::{changefeed, tuf_files};
+use super::schema::{changefeed, server_key_owners, tuf_files};
 use super::{
     check_batch, now_utc, sha256_hex, Change, ChangeQuery, MetaStore, MetaUpdate, StoreError,
     StoredFile, CATEGORY_DELETION, CATEGORY_UPDATE, TIMESTAMP_ROLE,
@@ -476,6 +476,15 @@ struct NewFile<'a> {
     version: i32,
     data: &'a [u8],
     sha256: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = server_key_owners)]
+struct NewKeyOwner<'a> {
+    key_id: &'a str,
+    gun: &'a str,
+    role: &'a str,
+    created_at: NaiveDateTime,
 }
 
 #[derive(Insertable)]
@@ -1066,6 +1075,41 @@ impl MetaStore for SqlStore {
                 page.reverse();
             }
             Ok(page)
+        })
+        .await
+    }
+
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError> {
+        let (g, r, k) = (gun.to_owned(), role.to_owned(), key_id.to_owned());
+        self.run(move |conn| {
+            let row = NewKeyOwner {
+                key_id: &k,
+                gun: &g,
+                role: &r,
+                created_at: now_utc().naive_utc(),
+            };
+            // A key keeps its first record (the signer may hand out the same pending key
+            // again for the same GUN and role).
+            on_backend!(conn, |c| diesel::insert_or_ignore_into(
+                server_key_owners::table
+            )
+            .values(&row)
+            .execute(c))
+            .map(drop)
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let k = key_id.to_owned();
+        self.run(move |conn| {
+            on_backend!(conn, |c| server_key_owners::table
+                .filter(server_key_owners::key_id.eq(&k))
+                .select((server_key_owners::gun, server_key_owners::role))
+                .first::<(String, String)>(c)
+                .optional())
+            .map_err(map_error)
         })
         .await
     }

@@ -875,3 +875,24 @@ pub(crate) async fn health_check_passes(store: Arc<dyn MetaStore>) {
         .unwrap();
     store.check_health().await.unwrap();
 }
+
+pub(crate) async fn key_records_are_exact_and_first_wins(store: Arc<dyn MetaStore>) {
+    let id = "a".repeat(64);
+    assert_eq!(store.key_owner(&id).await.unwrap(), None);
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    // Recording again, even for another GUN, keeps the first record.
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    store.record_key("org/evil", "snapshot", &id).await.unwrap();
+    assert_eq!(
+        store.key_owner(&id).await.unwrap(),
+        Some(("org/app".to_string(), "timestamp".to_string()))
+    );
+    // GUNs keep their bytes (no case folding).
+    let other = "b".repeat(64);
+    store.record_key("Org/App", "snapshot", &other).await.unwrap();
+    assert_eq!(
+        store.key_owner(&other).await.unwrap(),
+        Some(("Org/App".to_string(), "snapshot".to_string()))
+    );
+    assert_eq!(store.key_owner(&"A".repeat(64)).await.unwrap(), None);
+}
