@@ -201,4 +201,5 @@ conformance_suite!(
     many_concurrent_requests,
     health_check_passes,
     key_records_are_exact_and_first_wins,
+    gun_and_role_match_exactly,
 );
