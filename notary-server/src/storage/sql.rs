@@ -598,6 +598,38 @@ fn newer_version_stored(
     Ok(!found.is_empty())
 }
 
+/// Creates `server_key_owners` (our table, with the DDL of its migration). A server started
+/// on a Go database without `-migrate`, as Go's own server is started, creates it on first
+/// use instead of failing every key request; Go's tables are not touched.
+fn create_key_owners(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    const MYSQL: &str = include_str!(
+        "../../../migrations/server/mysql/2026-12-04-000001_create_server_key_owners/up.sql"
+    );
+    const SQLITE: &str = include_str!(
+        "../../../migrations/server/sqlite/2026-12-04-000001_create_server_key_owners/up.sql"
+    );
+    let result = match conn {
+        AnyConnection::Mysql(c) => c.batch_execute(MYSQL),
+        AnyConnection::Sqlite(c) => c.batch_execute(SQLITE),
+    };
+    result.map_err(|e| {
+        StoreError::Other(format!(
+            "cannot create table server_key_owners (run notary-server -migrate): {e}"
+        ))
+    })
+}
+
+/// Whether a query failed because its table does not exist (MySQL 1146, SQLite).
+fn is_missing_table(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            m.contains("doesn't exist") || m.contains("no such table")
+        }
+        _ => false,
+    }
+}
+
 /// MySQL only: whether rows exist (deleted ones too) under a GUN that Go's
 /// case-insensitive unique key (gun, role, version) equates with `gun` but that is not
 /// byte-equal to it. Writing `gun` would then collide with, or interleave into, that other
@@ -1147,13 +1179,20 @@ impl MetaStore for SqlStore {
             };
             // A key keeps its first record (the signer may hand out the same pending key
             // again for the same GUN and role).
-            on_backend!(conn, |c| diesel::insert_or_ignore_into(
-                server_key_owners::table
-            )
-            .values(&row)
-            .execute(c))
-            .map(drop)
-            .map_err(map_error)
+            let mut insert = |conn: &mut AnyConnection| {
+                on_backend!(conn, |c| diesel::insert_or_ignore_into(
+                    server_key_owners::table
+                )
+                .values(&row)
+                .execute(c))
+            };
+            match insert(conn) {
+                Err(e) if is_missing_table(&e) => {
+                    create_key_owners(conn)?;
+                    insert(conn).map(drop).map_err(map_error)
+                }
+                other => other.map(drop).map_err(map_error),
+            }
         })
         .await
     }
@@ -1161,12 +1200,16 @@ impl MetaStore for SqlStore {
     async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {
         let k = key_id.to_owned();
         self.run(move |conn| {
-            on_backend!(conn, |c| server_key_owners::table
+            let found = on_backend!(conn, |c| server_key_owners::table
                 .filter(server_key_owners::key_id.eq(&k))
                 .select((server_key_owners::gun, server_key_owners::role))
                 .first::<(String, String)>(c)
-                .optional())
-            .map_err(map_error)
+                .optional());
+            match found {
+                // Nothing recorded yet on a database our migrations never ran on.
+                Err(e) if is_missing_table(&e) => Ok(None),
+                other => other.map_err(map_error),
+            }
         })
         .await
     }

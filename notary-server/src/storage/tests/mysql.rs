@@ -453,3 +453,34 @@ async fn case_variant_of_a_stored_gun_is_refused() {
         .await
         .unwrap();
 }
+
+/// Our server started on a Go database without `-migrate` (as Go's server is started):
+/// the key record table is created on first use, and Go's tables stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_records_work_on_a_go_database_without_migrations() {
+    let Some(db) = MysqlDb::create_empty() else {
+        return;
+    };
+    let mut conn = db.connect();
+    conn.batch_execute(GO_SERVER_DDL).unwrap();
+    let before: Vec<String> = GO_TABLES
+        .iter()
+        .map(|t| show_create(&mut conn, t))
+        .collect();
+    let store = SqlStore::open_mysql(&db.url()).unwrap();
+    let id = "c".repeat(64);
+    assert_eq!(store.key_owner(&id).await.unwrap(), None);
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    assert_eq!(
+        store.key_owner(&id).await.unwrap(),
+        Some(("org/app".into(), "timestamp".into()))
+    );
+    let after: Vec<String> = GO_TABLES
+        .iter()
+        .map(|t| show_create(&mut conn, t))
+        .collect();
+    assert_eq!(after, before);
+    // Migrations run later still apply.
+    store.run_migrations().unwrap();
+    assert!(store.key_owner(&id).await.unwrap().is_some());
+}
