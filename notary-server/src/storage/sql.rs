@@ -1179,7 +1179,7 @@ impl MetaStore for SqlStore {
             };
             // A key keeps its first record (the signer may hand out the same pending key
             // again for the same GUN and role).
-            let mut insert = |conn: &mut AnyConnection| {
+            let insert = |conn: &mut AnyConnection| {
                 on_backend!(conn, |c| diesel::insert_or_ignore_into(
                     server_key_owners::table
                 )
