@@ -32,8 +32,9 @@
 //!   after at most `ttl` (default 10 s): no entry is served once older than that.
 //!
 //! # Keys
-//! MySQL compares GUNs and roles case-insensitively (and ignores trailing spaces), SQLite
-//! exactly. With `fold_case` (MySQL) keys are ASCII-lowercased; names with anything but
+//! The stores compare GUNs and roles byte for byte (see `storage`), so the SQL store builds
+//! its cache without `fold_case`. With `fold_case` (for a store whose database equated names
+//! differing in case) keys are ASCII-lowercased; names with anything but
 //! printable ASCII are not cached at all, so the cache can never match two names the
 //! database would tell apart, nor miss an invalidation for a name it would equate.
 //!

@@ -26,8 +26,9 @@
 //! - `logging.level` (logrus names, default `error`);
 //! - `auth.type`: `token` enables token authentication (spec §9) with
 //!   `auth.options.realm`, `.service`, `.issuer`, `.rootcertbundle` (all required strings;
-//!   the bundle path is relative to the config file) and `.autoredirect` (bool); any other
-//!   type means no authentication, as in Go.
+//!   the bundle path is relative to the config file) and `.autoredirect` (bool); absent or
+//!   `""` means no authentication. Any other value is refused at start: Go runs without
+//!   authentication then, so a typo (`Token`, `htpasswd`) would silently open the server.
 
 use std::path::{Path, PathBuf};
 
@@ -307,11 +308,19 @@ impl Config {
     }
 }
 
-/// `auth`: only `type` = `token` enables authentication; its options are checked like
-/// Go's `checkOptions` (the bundle itself is read at startup).
+/// `auth`: `type` = `token` enables authentication, absent or `""` disables it; its options
+/// are checked like Go's `checkOptions` (the bundle itself is read at startup).
 fn token_auth(file: &ConfigFile) -> Result<Option<TokenAuthOptions>, ConfigError> {
-    if file.get_str("auth.type")?.as_deref() != Some("token") {
-        return Ok(None);
+    match file.get_str("auth.type")?.as_deref() {
+        None | Some("") => return Ok(None),
+        Some("token") => {}
+        // Go treats every other value as "no auth"; a misspelt type must not open the server.
+        Some(other) => {
+            return Err(bad(
+                "auth.type",
+                format!("unsupported value {other:?} (use \"token\", or leave it unset for no authentication)"),
+            ))
+        }
     }
     if let Some(v) = file.get("auth.options") {
         if !v.is_object() {
@@ -637,13 +646,29 @@ mod tests {
         let mut o = token_options();
         o["autoredirect"] = json!("maybe");
         assert!(err(token(o)).contains("autoredirect"));
-        // Any other type is "no auth", options or not.
-        let v = with(
+    }
+
+    #[test]
+    fn auth_type_other_than_token_is_refused() {
+        // Go runs without authentication for any type but "token"; we refuse at start.
+        for t in ["htpasswd", "Token", "TOKEN", " token", "token ", "silly"] {
+            let v = with(
+                minimal(),
+                "auth",
+                json!({"type": t, "options": token_options()}),
+            );
+            let e = err(v);
+            assert!(e.starts_with("config setting auth.type: "), "{t:?}: {e}");
+            assert!(e.contains(&format!("{t:?}")), "{t:?}: {e}");
+        }
+        // Absent or empty: no authentication, as in Go.
+        for v in [
+            with(minimal(), "auth", json!({"type": "", "options": {}})),
+            with(minimal(), "auth", json!({"options": token_options()})),
             minimal(),
-            "auth",
-            json!({"type": "htpasswd", "options": {}}),
-        );
-        assert!(load(v).unwrap().auth.is_none());
+        ] {
+            assert!(load(v).unwrap().auth.is_none());
+        }
     }
 
     #[test]

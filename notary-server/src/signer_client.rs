@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use notary_proto::key_management_client::KeyManagementClient;
 use notary_proto::signer_client::SignerClient;
 use notary_proto::{CreateKeyRequest, KeyId, SignatureRequest};
-use notary_tuf::{CryptoError, CryptoService, KeyType, PublicKey};
+use notary_tuf::{CryptoError, CryptoService, HeldKey, KeyType, PublicKey};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -47,8 +47,8 @@ pub const KEY_INFO_TTL: Duration = Duration::from_secs(30);
 /// Most keys remembered at once; the memory is emptied when full.
 pub const KEY_INFO_CAPACITY: usize = 10_000;
 
-/// Keys the signer recently reported as present: ID -> (key, role, when asked).
-type KeyInfoCache = Mutex<HashMap<String, (PublicKey, String, Instant)>>;
+/// Keys the signer recently reported as present: ID -> (what it said, when asked).
+type KeyInfoCache = Mutex<HashMap<String, (HeldKey, Instant)>>;
 
 /// The remote trust service: notary-signer reached over mutual TLS.
 #[derive(Debug, Clone)]
@@ -152,17 +152,15 @@ impl RemoteCryptoService {
         SignerClient::new(self.channel.clone())
     }
 
-    fn key_info(&self) -> std::sync::MutexGuard<'_, HashMap<String, (PublicKey, String, Instant)>> {
+    fn key_info(&self) -> std::sync::MutexGuard<'_, HashMap<String, (HeldKey, Instant)>> {
         // Map operations cannot be left half-done by a panic; keep serving.
         self.key_info.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remembered_key(&self, key_id: &str) -> Option<(PublicKey, String)> {
+    fn remembered_key(&self, key_id: &str) -> Option<HeldKey> {
         let mut cache = self.key_info();
         match cache.get(key_id) {
-            Some((key, role, at)) if at.elapsed() < KEY_INFO_TTL => {
-                Some((key.clone(), role.clone()))
-            }
+            Some((held, at)) if at.elapsed() < KEY_INFO_TTL => Some(held.clone()),
             Some(_) => {
                 cache.remove(key_id);
                 None
@@ -171,15 +169,12 @@ impl RemoteCryptoService {
         }
     }
 
-    fn remember_key(&self, key_id: &str, key: &PublicKey, role: &str) {
+    fn remember_key(&self, key_id: &str, held: &HeldKey) {
         let mut cache = self.key_info();
         if cache.len() >= KEY_INFO_CAPACITY {
             cache.clear();
         }
-        cache.insert(
-            key_id.to_string(),
-            (key.clone(), role.to_string(), Instant::now()),
-        );
+        cache.insert(key_id.to_string(), (held.clone(), Instant::now()));
     }
 }
 
@@ -233,6 +228,13 @@ impl CryptoService for RemoteCryptoService {
     }
 
     async fn get_key(&self, key_id: &str) -> Result<Option<(PublicKey, String)>, CryptoError> {
+        Ok(self
+            .get_key_info(key_id)
+            .await?
+            .map(|held| (held.public, held.role)))
+    }
+
+    async fn get_key_info(&self, key_id: &str) -> Result<Option<HeldKey>, CryptoError> {
         if let Some(known) = self.remembered_key(key_id) {
             return Ok(Some(known));
         }
@@ -252,9 +254,15 @@ impl CryptoService for RemoteCryptoService {
             .and_then(|i| i.algorithm)
             .map(|a| a.algorithm)
             .ok_or_else(|| CryptoError::Other("signer reply lacks keyInfo.algorithm".into()))?;
-        let key = PublicKey::new(KeyType::parse(&algorithm), reply.public_key);
-        self.remember_key(key_id, &key, &reply.role);
-        Ok(Some((key, reply.role)))
+        let held = HeldKey {
+            public: PublicKey::new(KeyType::parse(&algorithm), reply.public_key),
+            role: reply.role,
+            // GetKeyInfo carries no GUN (Go's wire format); the server's own record of
+            // which GUN it asked the key for decides instead (domain::keys::GunKeyGate).
+            gun: None,
+        };
+        self.remember_key(key_id, &held);
+        Ok(Some(held))
     }
 
     async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -147,6 +147,12 @@ struct RacingStore {
 
 #[async_trait::async_trait]
 impl MetaStore for RacingStore {
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError> {
+        self.inner.record_key(gun, role, key_id).await
+    }
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.inner.key_owner(key_id).await
+    }
     async fn get_latest(&self, gun: &str, role: &str) -> Result<Option<StoredFile>, StoreError> {
         self.inner.get_latest(gun, role).await
     }

@@ -115,3 +115,45 @@ async fn signer_errors_are_reported() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn another_guns_key_named_by_the_root_is_not_handed_out() {
+    // A state Go allowed: org/evil's stored root lists org/app's timestamp key.
+    let app = notary_tuf::test_support::TestRepo::new_at("org/app", t0());
+    let mut evil = notary_tuf::test_support::TestRepo::new_at("org/evil", t0());
+    evil.set_role_key("timestamp", app.timestamp_key.public_key());
+    evil.root.common.version = 1;
+    let env = Env {
+        store: notary_server::storage::MemoryStore::new(),
+        crypto: MemoryCryptoService::new(),
+        now: t0(),
+    };
+    let app_id = env
+        .crypto
+        .add_key(app.timestamp_key.clone(), "org/app", "timestamp");
+    let files = evil.build();
+    let rows = [
+        ("root", &files.root),
+        ("targets", &files.targets["targets"]),
+        ("snapshot", &files.snapshot),
+        ("timestamp", &files.timestamp),
+    ]
+    .into_iter()
+    .map(|(role, data)| notary_server::storage::MetaUpdate {
+        role: role.into(),
+        version: 1,
+        data: data.clone(),
+    })
+    .collect();
+    use notary_server::storage::MetaStore as _;
+    env.store.update_many("org/evil", rows).await.unwrap();
+
+    let got = get_or_create_key(&env.ctx(), "org/evil", "timestamp")
+        .await
+        .unwrap();
+    assert_ne!(got.key_id(), app_id, "org/app's key was handed to org/evil");
+    assert_eq!(
+        env.store.key_owner(&got.key_id()).await.unwrap(),
+        Some(("org/evil".to_string(), "timestamp".to_string()))
+    );
+}

@@ -1017,3 +1017,258 @@ async fn stored_root_memo_follows_the_stored_root_and_the_clock() {
 async fn latest_version(store: &dyn MetaStore, role: &str) -> i64 {
     store.get_latest(GUN, role).await.unwrap().unwrap().version
 }
+
+// ---------------------------------------------------------------------------------------
+// Online keys belong to one GUN and role (issue 13, defect 4)
+
+/// A signer that, like Go's, does not say which GUN a key was made for.
+struct NoGunSigner(MemoryCryptoService);
+
+#[async_trait::async_trait]
+impl notary_tuf::CryptoService for NoGunSigner {
+    async fn create_key(
+        &self,
+        g: &str,
+        r: &str,
+        k: &notary_tuf::KeyType,
+    ) -> Result<notary_tuf::PublicKey, CryptoError> {
+        self.0.create_key(g, r, k).await
+    }
+    async fn get_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<(notary_tuf::PublicKey, String)>, CryptoError> {
+        self.0.get_key(id).await
+    }
+    async fn sign(&self, id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.0.sign(id, msg).await
+    }
+}
+
+const VICTIM: &str = "org/app";
+const ATTACKER: &str = "org/evil";
+
+/// A new repository for `gun` whose root lists `key` as its `role` key (root version 1).
+fn repo_naming(gun: &str, role: &str, key: notary_tuf::PublicKey) -> TestRepo {
+    let mut r = TestRepo::new_at(gun, t0());
+    r.set_role_key(role, key);
+    r.root.common.version = 1;
+    r
+}
+
+fn first_upload(files: &notary_tuf::test_support::RepoFiles) -> Vec<(String, Vec<u8>)> {
+    to_parts(&[
+        ("root", &files.root),
+        ("targets", &files.targets["targets"]),
+        ("snapshot", &files.snapshot),
+    ])
+}
+
+/// Asserts a refusal of the server key as an `ErrBadRoot` (400 `INVALID_UPDATE`) naming
+/// the key and the GUN/role being signed, and that nothing was stored for the GUN.
+async fn assert_key_refused(
+    store: &dyn MetaStore,
+    result: Result<(), UpdateError>,
+    gun: &str,
+    role: &str,
+    key_id: &str,
+) {
+    let err = result.expect_err("the update must be refused");
+    let api = notary_server::http::error::ApiError::from(err.clone());
+    assert_eq!(api.status().as_u16(), 400, "{err:?}");
+    assert_eq!(api.code(), "INVALID_UPDATE");
+    match err {
+        UpdateError::Invalid(Some(d)) => {
+            assert_eq!(d.name, BAD_ROOT, "{}", d.msg);
+            assert!(
+                d.msg.contains(key_id) && d.msg.contains(&format!("{role} of {gun}")),
+                "{}",
+                d.msg
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store.get_latest(gun, "timestamp").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn another_guns_timestamp_key_is_refused() {
+    // One signer holds every repository's keys, and says which GUN each is for.
+    let signer = MemoryCryptoService::new();
+    let store = notary_server::storage::MemoryStore::new();
+    let ctx = notary_server::domain::Ctx {
+        store: &store,
+        crypto: &signer,
+        key_type: notary_tuf::KeyType::Ecdsa,
+        now: t0(),
+    };
+    let victim = TestRepo::new_at(VICTIM, t0());
+    let victim_ts = signer.add_key(victim.timestamp_key.clone(), VICTIM, "timestamp");
+    apply_update(&ctx, VICTIM, first_upload(&victim.build()))
+        .await
+        .unwrap();
+
+    // org/evil names org/app's timestamp key: Go signs org/evil's timestamp with it.
+    let evil = repo_naming(ATTACKER, "timestamp", victim.timestamp_key.public_key());
+    let result = apply_update(&ctx, ATTACKER, first_upload(&evil.build())).await;
+    assert_key_refused(&store, result, ATTACKER, "timestamp", &victim_ts).await;
+
+    // A server-managed snapshot: the same for org/app's snapshot key.
+    let victim_snap = signer.add_key(victim.snapshot_key.clone(), VICTIM, "snapshot");
+    let evil = repo_naming(ATTACKER, "snapshot", victim.snapshot_key.public_key());
+    let files = evil.build();
+    signer.add_key(evil.timestamp_key.clone(), ATTACKER, "timestamp");
+    let result = apply_update(
+        &ctx,
+        ATTACKER,
+        to_parts(&[
+            ("root", &files.root),
+            ("targets", &files.targets["targets"]),
+        ]),
+    )
+    .await;
+    assert_key_refused(&store, result, ATTACKER, "snapshot", &victim_snap).await;
+
+    // org/app itself still publishes.
+    assert_eq!(
+        store
+            .get_latest(VICTIM, "timestamp")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_key_of_another_role_is_refused() {
+    // org/app's own snapshot key listed as its timestamp key.
+    let signer = MemoryCryptoService::new();
+    let store = notary_server::storage::MemoryStore::new();
+    let ctx = notary_server::domain::Ctx {
+        store: &store,
+        crypto: &signer,
+        key_type: notary_tuf::KeyType::Ecdsa,
+        now: t0(),
+    };
+    let base = TestRepo::new_at(VICTIM, t0());
+    let snap_id = signer.add_key(base.snapshot_key.clone(), VICTIM, "snapshot");
+    let repo = repo_naming(VICTIM, "timestamp", base.snapshot_key.public_key());
+    let result = apply_update(&ctx, VICTIM, first_upload(&repo.build())).await;
+    assert_key_refused(&store, result, VICTIM, "timestamp", &snap_id).await;
+}
+
+#[tokio::test]
+async fn with_a_signer_that_names_no_gun_the_servers_record_decides() {
+    // Go's signer: GetKeyInfo has no GUN. Keys made through our key endpoint are recorded.
+    let signer = NoGunSigner(MemoryCryptoService::new());
+    let store = notary_server::storage::MemoryStore::new();
+    let ctx = notary_server::domain::Ctx {
+        store: &store,
+        crypto: &signer,
+        key_type: notary_tuf::KeyType::Ecdsa,
+        now: t0(),
+    };
+    let app_ts = notary_server::domain::get_or_create_key(&ctx, VICTIM, "timestamp")
+        .await
+        .unwrap();
+    let victim = repo_naming(VICTIM, "timestamp", app_ts.clone());
+    apply_update(&ctx, VICTIM, first_upload(&victim.build()))
+        .await
+        .expect("a key made for the GUN through the key endpoint signs for it");
+    assert_eq!(
+        store.key_owner(&app_ts.key_id()).await.unwrap(),
+        Some((VICTIM.to_string(), "timestamp".to_string()))
+    );
+
+    let evil = repo_naming(ATTACKER, "timestamp", app_ts.clone());
+    let result = apply_update(&ctx, ATTACKER, first_upload(&evil.build())).await;
+    assert_key_refused(&store, result, ATTACKER, "timestamp", &app_ts.key_id()).await;
+
+    // GUNs compare byte for byte.
+    let upper = repo_naming("Org/App", "timestamp", app_ts.clone());
+    let result = apply_update(&ctx, "Org/App", first_upload(&upper.build())).await;
+    assert_key_refused(&store, result, "Org/App", "timestamp", &app_ts.key_id()).await;
+
+    // org/evil's key endpoint does not hand out org/app's key even if its root named it.
+    let evil_key = notary_server::domain::get_or_create_key(&ctx, ATTACKER, "timestamp")
+        .await
+        .unwrap();
+    assert_ne!(evil_key, app_ts);
+}
+
+#[tokio::test]
+async fn keys_from_before_the_record_keep_working_for_their_gun() {
+    // A database adopted from a Go notary: org/app's timestamp key was made by Go's server
+    // (no record of ours) and a Go signer says no GUN.
+    let inner = MemoryCryptoService::new();
+    let victim = TestRepo::new_at(VICTIM, t0());
+    let ts_id = inner.add_key(victim.timestamp_key.clone(), VICTIM, "timestamp");
+    let signer = NoGunSigner(inner);
+    let store = notary_server::storage::MemoryStore::new();
+    let ctx = notary_server::domain::Ctx {
+        store: &store,
+        crypto: &signer,
+        key_type: notary_tuf::KeyType::Ecdsa,
+        now: t0(),
+    };
+    let v1 = victim.build();
+    let files = &v1;
+    store
+        .update_many(
+            VICTIM,
+            [
+                ("root", &files.root),
+                ("targets", &files.targets["targets"]),
+                ("snapshot", &files.snapshot),
+                ("timestamp", &files.timestamp),
+            ]
+            .into_iter()
+            .map(|(role, data)| notary_server::storage::MetaUpdate {
+                role: role.into(),
+                version: 1,
+                data: data.clone(),
+            })
+            .collect(),
+        )
+        .await
+        .unwrap();
+
+    // Another GUN cannot claim the unrecorded key: its stored root never listed it.
+    let evil = repo_naming(ATTACKER, "timestamp", victim.timestamp_key.public_key());
+    let result = apply_update(&ctx, ATTACKER, first_upload(&evil.build())).await;
+    assert_key_refused(&store, result, ATTACKER, "timestamp", &ts_id).await;
+    assert_eq!(store.key_owner(&ts_id).await.unwrap(), None);
+
+    // org/app's stored root lists it: its next publish is signed, and the key recorded.
+    let mut next = victim.clone();
+    next.add_target("targets", "app", b"v2");
+    next.bump_targets("targets");
+    next.snapshot_common.version = 2;
+    let files = next.build();
+    apply_update(
+        &ctx,
+        VICTIM,
+        to_parts(&[
+            ("targets", &files.targets["targets"]),
+            // Over the stored root's bytes (signing again would give other bytes).
+            ("snapshot", &next.snapshot_file(&v1.root, &files.targets)),
+        ]),
+    )
+    .await
+    .expect("the GUN's own legacy key signs");
+    assert_eq!(
+        store.key_owner(&ts_id).await.unwrap(),
+        Some((VICTIM.to_string(), "timestamp".to_string()))
+    );
+    assert_eq!(
+        store
+            .get_latest(VICTIM, "timestamp")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+}

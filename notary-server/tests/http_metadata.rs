@@ -448,6 +448,12 @@ struct Broken(StoreError);
 
 #[async_trait::async_trait]
 impl MetaStore for Broken {
+    async fn record_key(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    async fn key_owner(&self, _: &str) -> Result<Option<(String, String)>, StoreError> {
+        Err(self.0.clone())
+    }
     async fn get_latest(&self, _: &str, _: &str) -> Result<Option<StoredFile>, StoreError> {
         Err(self.0.clone())
     }

@@ -37,6 +37,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.tls_cert_file",
     "server.tls_key_file",
     "server.client_ca_file",
+    "server.insecure_no_client_auth",
     "storage.backend",
     "storage.db_url",
     "storage.default_alias",
@@ -66,6 +67,9 @@ pub struct SignerConfig {
     pub default_alias: Option<String>,
     /// Log level (`logging.level`, default `error` as in Go).
     pub log_level: LevelFilter,
+    /// `server.insecure_no_client_auth`: serve without client certificates. Only ever true
+    /// when `server.client_ca_file` is unset.
+    pub insecure_no_client_auth: bool,
 }
 
 impl SignerConfig {
@@ -94,6 +98,21 @@ impl SignerConfig {
             key,
             client_ca: path_setting("server.client_ca_file")?,
         };
+        // Without a client CA anyone who can reach the port may sign with any key, so that
+        // takes an explicit opt-out (Go silently serves every client then).
+        let insecure = file
+            .get_bool("server.insecure_no_client_auth")?
+            .unwrap_or(false);
+        if tls.client_ca.is_none() && !insecure {
+            return Err(SetupError::Invalid {
+                setting: "server.client_ca_file".into(),
+                reason: "is required: without it any client could sign with any key \
+                         (set server.insecure_no_client_auth to true to serve without client \
+                         certificates, for tests only)"
+                    .into(),
+            });
+        }
+        let insecure_no_client_auth = insecure && tls.client_ca.is_none();
 
         let backend = file.require_str("storage.backend")?;
         let storage = match backend.as_str() {
@@ -135,6 +154,7 @@ impl SignerConfig {
             storage,
             default_alias,
             log_level,
+            insecure_no_client_auth,
         })
     }
 
@@ -238,6 +258,41 @@ mod tests {
             let err = cfg(v).unwrap_err().to_string();
             assert!(err.contains(setting), "{setting}: {err}");
         }
+    }
+
+    #[test]
+    fn client_ca_is_required_unless_insecure_is_explicit() {
+        let mut v = base();
+        v["server"]
+            .as_object_mut()
+            .unwrap()
+            .remove("client_ca_file");
+        let e = cfg(v.clone()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config setting server.client_ca_file: is required")
+                && e.contains("server.insecure_no_client_auth"),
+            "{e}"
+        );
+        v["server"]["client_ca_file"] = json!("");
+        assert!(cfg(v.clone()).is_err());
+        for off in [json!(false), json!("false")] {
+            v["server"]["insecure_no_client_auth"] = off;
+            assert!(cfg(v.clone()).is_err());
+        }
+        v["server"]["insecure_no_client_auth"] = json!("maybe");
+        let e = cfg(v.clone()).unwrap_err().to_string();
+        assert!(e.contains("server.insecure_no_client_auth"), "{e}");
+        for on in [json!(true), json!("true")] {
+            v["server"]["insecure_no_client_auth"] = on;
+            let c = cfg(v.clone()).unwrap();
+            assert!(c.tls.client_ca.is_none() && c.insecure_no_client_auth);
+        }
+        // With a client CA the opt-out changes nothing: clients are still checked.
+        let mut v = base();
+        v["server"]["insecure_no_client_auth"] = json!(true);
+        let c = cfg(v).unwrap();
+        assert!(c.tls.client_ca.is_some() && !c.insecure_no_client_auth);
+        assert!(!cfg(base()).unwrap().insecure_no_client_auth);
     }
 
     #[test]

@@ -219,6 +219,14 @@ async fn serve(config: SignerConfig, debug: bool, log_handle: LogHandle) -> Resu
             source,
         })?;
     tracing::info!(addr = %server.local_addr(), mutual_tls = config.tls.client_ca.is_some(), "notary-signer serving gRPC");
+    if config.insecure_no_client_auth {
+        // Loud on purpose: any client that reaches the port can sign with every key.
+        tracing::error!(
+            addr = %server.local_addr(),
+            "INSECURE: server.insecure_no_client_auth is set and server.client_ca_file is not: \
+             client certificates are not checked, so any client can sign with any key"
+        );
+    }
     spawn_level_signals(log_handle);
     wait_for_termination().await;
     tracing::info!("shutting down");

@@ -21,6 +21,17 @@ pub enum CryptoError {
     Other(String),
 }
 
+/// What a [`CryptoService`] knows about a key it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldKey {
+    /// The public key.
+    pub public: PublicKey,
+    /// The role the key was created for.
+    pub role: String,
+    /// The GUN the key was created for; `None` when the service does not say.
+    pub gun: Option<String>,
+}
+
 /// Creates keys and signs with them, addressing keys by TUF key ID.
 #[async_trait::async_trait]
 pub trait CryptoService: Send + Sync {
@@ -33,6 +44,16 @@ pub trait CryptoService: Send + Sync {
     ) -> Result<PublicKey, CryptoError>;
     /// The public key and stored role for a key ID; Ok(None) when this service does not hold it.
     async fn get_key(&self, key_id: &str) -> Result<Option<(PublicKey, String)>, CryptoError>;
+    /// [`CryptoService::get_key`] plus the GUN the key was created for, when the service
+    /// says (Go's signer does not: its `GetKeyInfo` answer has no GUN). The default knows
+    /// no GUN.
+    async fn get_key_info(&self, key_id: &str) -> Result<Option<HeldKey>, CryptoError> {
+        Ok(self.get_key(key_id).await?.map(|(public, role)| HeldKey {
+            public,
+            role,
+            gun: None,
+        }))
+    }
     /// Sign `msg` (the full canonical bytes of `signed`) with the key; returns raw signature bytes.
     async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
 }
@@ -109,6 +130,14 @@ impl CryptoService for MemoryCryptoService {
             .lock()
             .get(key_id)
             .map(|(k, role, _)| (k.public_key(), role.clone())))
+    }
+
+    async fn get_key_info(&self, key_id: &str) -> Result<Option<HeldKey>, CryptoError> {
+        Ok(self.lock().get(key_id).map(|(k, role, gun)| HeldKey {
+            public: k.public_key(),
+            role: role.clone(),
+            gun: Some(gun.clone()),
+        }))
     }
 
     async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -73,7 +73,7 @@ pub mod verify;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use crypto::{CryptoError, CryptoService, MemoryCryptoService};
+pub use crypto::{CryptoError, CryptoService, HeldKey, MemoryCryptoService};
 pub use error::{TufError, ValidationError};
 pub use keys::{KeyError, KeyType, PrivateKey, PublicKey, SignatureMethod};
 pub use metadata::{FileMeta, SignedFile};

@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::bounded::{self, Budget};
 use crate::canonical::{self, CanonicalError};
-use crate::crypto::{CryptoError, CryptoService};
+use crate::crypto::{CryptoError, CryptoService, HeldKey};
 use crate::error::TufError;
 use crate::keys::{self, method_for_key_type, PublicKey, SignatureMethod};
 use crate::roles;
@@ -562,6 +562,15 @@ pub enum SignError {
     /// A role key is unusable (e.g. a certificate that cannot be parsed).
     #[error("{0}")]
     Key(String),
+    /// The service holds a key of the role, but it may not sign for this role (see
+    /// [`KeyGate`]).
+    #[error("signing key {key_id} refused: {reason}")]
+    KeyRefused {
+        /// Canonical ID of the key.
+        key_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn insufficient_msg(found: usize, needed: usize, missing: &[String]) -> String {
@@ -583,14 +592,41 @@ fn insufficient_msg(found: usize, needed: usize, missing: &[String]) -> String {
     }
 }
 
+/// Decides whether a key the signing service holds may sign for the role being signed.
+///
+/// A signing service holds the online keys of every repository, and the role's key list
+/// comes from a root the client uploaded, so without this check one repository's root could
+/// name another repository's key and get signatures from it.
+#[async_trait::async_trait]
+pub trait KeyGate: Send + Sync {
+    /// `Ok` to sign with `key_id` (held as `held`) for `role`. A refusal is
+    /// [`SignError::KeyRefused`]; a failure to decide (e.g. storage down) any other error.
+    async fn admit(&self, key_id: &str, held: &HeldKey, role: &str) -> Result<(), SignError>;
+}
+
+/// A [`KeyGate`] that admits every key held for the role (for callers that hold keys of a
+/// single repository, such as tests and clients). [`sign_with_service`] checks the role itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyGun;
+
+#[async_trait::async_trait]
+impl KeyGate for AnyGun {
+    async fn admit(&self, _: &str, _: &HeldKey, _: &str) -> Result<(), SignError> {
+        Ok(())
+    }
+}
+
 /// Signs `signed` with every key of `role` the service holds, like Go's `signed.Sign`: keys
 /// are looked up by canonical key ID; unheld keys are skipped; fewer held keys than the
 /// threshold is [`SignError::InsufficientSignatures`]; any other service error aborts.
+/// Unlike Go, a held key must have been created for `role` and be admitted by `gate`,
+/// otherwise the whole signing is refused ([`SignError::KeyRefused`]).
 /// Returns the complete envelope bytes.
 pub async fn sign_with_service(
     signed: &Value,
     role: &BaseRole,
     cs: &dyn CryptoService,
+    gate: &dyn KeyGate,
 ) -> Result<Vec<u8>, SignError> {
     let msg = canonical::to_canonical_bytes(signed)?;
     let mut held: Vec<(&String, &PublicKey, String)> = Vec::new();
@@ -599,8 +635,17 @@ pub async fn sign_with_service(
         let canonical_id = key
             .canonical_key_id()
             .map_err(|e| SignError::Key(e.to_string()))?;
-        match cs.get_key(&canonical_id).await {
-            Ok(Some(_)) => held.push((tuf_id, key, canonical_id)),
+        match cs.get_key_info(&canonical_id).await {
+            Ok(Some(info)) => {
+                if info.role != role.name {
+                    return Err(SignError::KeyRefused {
+                        key_id: canonical_id,
+                        reason: format!("it is a {:?} key, not a {:?} key", info.role, role.name),
+                    });
+                }
+                gate.admit(&canonical_id, &info, &role.name).await?;
+                held.push((tuf_id, key, canonical_id));
+            }
             Ok(None) | Err(CryptoError::NotFound(_)) => missing.push(canonical_id),
             Err(e) => return Err(e.into()),
         }

@@ -978,6 +978,7 @@ async fn server_signing_through_a_crypto_service() {
         &snap.to_signed_value(),
         &root.build_base_role("snapshot").unwrap(),
         &cs,
+        &metadata::AnyGun,
     )
     .await
     .unwrap();
@@ -987,6 +988,7 @@ async fn server_signing_through_a_crypto_service() {
         &ts.to_signed_value(),
         &root.build_base_role("timestamp").unwrap(),
         &cs,
+        &metadata::AnyGun,
     )
     .await
     .unwrap();
@@ -1004,13 +1006,59 @@ async fn server_signing_through_a_crypto_service() {
     // A service without the snapshot key cannot sign it.
     let empty = MemoryCryptoService::new();
     let role = root.build_base_role("snapshot").unwrap();
-    let err = metadata::sign_with_service(&snap.to_signed_value(), &role, &empty)
-        .await
-        .unwrap_err();
+    let err =
+        metadata::sign_with_service(&snap.to_signed_value(), &role, &empty, &metadata::AnyGun)
+            .await
+            .unwrap_err();
     let id = role.keys.keys().next().unwrap();
     assert_eq!(
         err.to_string(),
         format!("signing keys not available: need 1 keys from 1 possible keys ({id})")
+    );
+
+    // A key held for another role is refused, not used (Go signs with it).
+    let ts_role = root.build_base_role("timestamp").unwrap();
+    let ts_id = ts_role.keys.keys().next().unwrap().clone();
+    let mislabelled = MemoryCryptoService::new();
+    mislabelled.add_key(cs.private_key(&ts_id).unwrap(), &r.gun, "snapshot");
+    let err = metadata::sign_with_service(
+        &ts.to_signed_value(),
+        &ts_role,
+        &mislabelled,
+        &metadata::AnyGun,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, metadata::SignError::KeyRefused { key_id, .. } if *key_id == ts_id),
+        "{err}"
+    );
+
+    // The gate refuses the whole signing, naming the key.
+    struct Never;
+    #[async_trait::async_trait]
+    impl metadata::KeyGate for Never {
+        async fn admit(
+            &self,
+            key_id: &str,
+            held: &notary_tuf::HeldKey,
+            role: &str,
+        ) -> Result<(), metadata::SignError> {
+            Err(metadata::SignError::KeyRefused {
+                key_id: key_id.to_string(),
+                reason: format!("not for {role} of {:?}", held.gun),
+            })
+        }
+    }
+    let err = metadata::sign_with_service(&ts.to_signed_value(), &ts_role, &cs, &Never)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "signing key {ts_id} refused: not for timestamp of Some({:?})",
+            r.gun
+        )
     );
 }
 

@@ -129,10 +129,15 @@ async fn regenerate_once(
 
     let mut writes = Vec::new();
     let snapshot_bytes = if snapshot_expired {
-        let (bytes, version) =
-            generate::make_snapshot(ctx, &root, Some(&snap), &builder.snapshot_meta_updates())
-                .await
-                .map_err(sign_error)?;
+        let (bytes, version) = generate::make_snapshot(
+            ctx,
+            gun,
+            &root,
+            Some(&snap),
+            &builder.snapshot_meta_updates(),
+        )
+        .await
+        .map_err(sign_error)?;
         writes.push(MetaUpdate {
             role: roles::SNAPSHOT.to_string(),
             version,
@@ -142,9 +147,10 @@ async fn regenerate_once(
     } else {
         snapshot.data.clone()
     };
-    let (ts_bytes, ts_version) = generate::make_timestamp(ctx, &root, Some(&ts), &snapshot_bytes)
-        .await
-        .map_err(sign_error)?;
+    let (ts_bytes, ts_version) =
+        generate::make_timestamp(ctx, gun, &root, Some(&ts), &snapshot_bytes)
+            .await
+            .map_err(sign_error)?;
     let ts_sha = sha256_hex(&ts_bytes);
     writes.push(MetaUpdate {
         role: roles::TIMESTAMP.to_string(),
@@ -168,7 +174,9 @@ fn corrupt(e: Corrupt) -> DomainError {
 
 fn sign_error(f: SignFailure) -> DomainError {
     match f {
-        SignFailure::NotHeld(m) | SignFailure::Other(m) => DomainError::Other(m),
+        SignFailure::NotHeld(m) | SignFailure::Refused(m) | SignFailure::Other(m) => {
+            DomainError::Other(m)
+        }
         SignFailure::Unavailable(m) => DomainError::Crypto(notary_tuf::CryptoError::Unavailable(m)),
         SignFailure::Crypto(e) => DomainError::Crypto(e),
     }

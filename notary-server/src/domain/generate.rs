@@ -5,6 +5,7 @@ use notary_tuf::metadata::{self, Root, SignError, Snapshot, Timestamp};
 use notary_tuf::{CryptoError, SignedFile};
 use serde_json::Value;
 
+use super::keys::GunKeyGate;
 use super::Ctx;
 use crate::storage::{StoreError, StoredFile, SNAPSHOT_ROLE, TIMESTAMP_ROLE};
 
@@ -119,14 +120,18 @@ pub(crate) enum SignFailure {
     Unavailable(String),
     /// Any other signer failure.
     Crypto(CryptoError),
+    /// The root names a key the signer holds but that was not made for this GUN and role.
+    Refused(String),
     /// The file could not be built or encoded.
     Other(String),
 }
 
 /// Signs `signed` with every key of `role` in `root` that the signer holds (at least the
-/// role's threshold) and returns the envelope bytes exactly as Go writes them.
+/// role's threshold) and returns the envelope bytes exactly as Go writes them. Every held
+/// key must have been made for (`gun`, `role`) ([`GunKeyGate`]).
 pub(crate) async fn sign_role(
     ctx: &Ctx<'_>,
+    gun: &str,
     root: &Root,
     role: &str,
     signed: &Value,
@@ -134,8 +139,12 @@ pub(crate) async fn sign_role(
     let base = root
         .build_base_role(role)
         .map_err(|e| SignFailure::Other(e.to_string()))?;
-    match metadata::sign_with_service(signed, &base, ctx.crypto).await {
+    let gate = GunKeyGate { ctx, gun };
+    match metadata::sign_with_service(signed, &base, ctx.crypto, &gate).await {
         Ok(bytes) => Ok(bytes),
+        Err(SignError::KeyRefused { key_id, reason }) => Err(SignFailure::Refused(format!(
+            "the server will not sign {role} of {gun} with signer key {key_id}: {reason}"
+        ))),
         Err(SignError::InsufficientSignatures { .. }) => Err(SignFailure::NotHeld(format!(
             "no {role} keys held by the signer"
         ))),
@@ -153,13 +162,14 @@ pub(crate) async fn sign_role(
 /// replaced, version + 1, expiry now + 3 years.
 pub(crate) async fn make_snapshot(
     ctx: &Ctx<'_>,
+    gun: &str,
     root: &Root,
     prev: Option<&Snapshot>,
     entries: &[(String, metadata::FileMeta)],
 ) -> Result<(Vec<u8>, i64), SignFailure> {
     let next = notary_tuf::verify::next_snapshot(prev, entries, ctx.now)
         .map_err(|e| SignFailure::Other(e.to_string()))?;
-    let bytes = sign_role(ctx, root, SNAPSHOT_ROLE, &next.to_signed_value()).await?;
+    let bytes = sign_role(ctx, gun, root, SNAPSHOT_ROLE, &next.to_signed_value()).await?;
     Ok((bytes, next.common.version))
 }
 
@@ -167,12 +177,13 @@ pub(crate) async fn make_snapshot(
 /// expiry now + 14 days.
 pub(crate) async fn make_timestamp(
     ctx: &Ctx<'_>,
+    gun: &str,
     root: &Root,
     prev: Option<&Timestamp>,
     snapshot_bytes: &[u8],
 ) -> Result<(Vec<u8>, i64), SignFailure> {
     let next = notary_tuf::verify::next_timestamp(prev, snapshot_bytes, ctx.now)
         .map_err(|e| SignFailure::Other(e.to_string()))?;
-    let bytes = sign_role(ctx, root, TIMESTAMP_ROLE, &next.to_signed_value()).await?;
+    let bytes = sign_role(ctx, gun, root, TIMESTAMP_ROLE, &next.to_signed_value()).await?;
     Ok((bytes, next.common.version))
 }

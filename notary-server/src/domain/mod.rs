@@ -24,6 +24,11 @@
 //!   gRPC message: the update itself was not invalid, and 503 tells clients to retry.
 //! - A GET-triggered regeneration that loses the version race to a concurrent writer re-reads
 //!   and serves the winner's files instead of failing with 500.
+//! - The server signs a GUN's snapshot/timestamp only with signer keys made for that GUN and
+//!   role (`keys::GunKeyGate`); Go signs with any key the uploaded root names that the signer
+//!   holds, so one repository's root could borrow another's timestamp key. A root naming
+//!   such a key is refused with `ErrBadRoot` (400 `INVALID_UPDATE`), and `GET {role}.key`
+//!   never hands one out.
 //!
 //! # Testing
 //! `tests/domain_*.rs` run every rule on [`crate::storage::MemoryStore`] and

@@ -113,7 +113,7 @@ pub async fn apply_update(
             None => None,
         };
         let (bytes, version) =
-            generate::make_snapshot(ctx, &root, prev.as_ref(), &snapshot_entries)
+            generate::make_snapshot(ctx, gun, &root, prev.as_ref(), &snapshot_entries)
                 .await
                 .map_err(|f| match f {
                     SignFailure::NotHeld(_) => UpdateError::invalid(
@@ -138,7 +138,7 @@ pub async fn apply_update(
         None => None,
     };
     let (bytes, version) =
-        generate::make_timestamp(ctx, &root, prev_timestamp.as_ref(), &snapshot_bytes)
+        generate::make_timestamp(ctx, gun, &root, prev_timestamp.as_ref(), &snapshot_bytes)
             .await
             .map_err(|f| match f {
                 SignFailure::NotHeld(_) => {
@@ -354,6 +354,8 @@ fn read_error(e: ReadError) -> UpdateError {
 fn sign_failure(f: SignFailure) -> UpdateError {
     match f {
         SignFailure::Unavailable(m) => UpdateError::Unavailable(m),
+        // The uploaded root names a key the server may not use for this GUN and role.
+        SignFailure::Refused(m) => UpdateError::invalid(ValidationDetail::bad_root(m)),
         SignFailure::NotHeld(m) | SignFailure::Other(m) => {
             UpdateError::invalid(ValidationDetail::validation(m))
         }

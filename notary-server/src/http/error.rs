@@ -381,6 +381,13 @@ impl From<UpdateError> for ApiError {
                 ApiError::Unavailable
             }
             UpdateError::Storage(StoreError::OldVersion) => ApiError::OldVersion,
+            UpdateError::Storage(StoreError::GunCaseConflict(gun)) => {
+                tracing::info!(%gun, "400 POST refused: GUN differs only in case from another");
+                ApiError::InvalidGun(format!(
+                    "{gun} differs only in letter case from an existing repository; \
+                     repository names are case-sensitive but this database cannot store both"
+                ))
+            }
             UpdateError::Storage(other) => {
                 tracing::error!(error = %other, "500 POST error applying update request");
                 ApiError::Updating

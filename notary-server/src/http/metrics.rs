@@ -16,7 +16,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use notary_tuf::crypto::{CryptoError, CryptoService};
+use notary_tuf::crypto::{CryptoError, CryptoService, HeldKey};
 use notary_tuf::keys::{KeyType, PublicKey};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -209,6 +209,13 @@ impl CryptoService for InstrumentedCrypto {
     async fn get_key(&self, key_id: &str) -> Result<Option<(PublicKey, String)>, CryptoError> {
         let started = Instant::now();
         let result = self.inner.get_key(key_id).await;
+        self.record("GetKeyInfo", started, &result);
+        result
+    }
+
+    async fn get_key_info(&self, key_id: &str) -> Result<Option<HeldKey>, CryptoError> {
+        let started = Instant::now();
+        let result = self.inner.get_key_info(key_id).await;
         self.record("GetKeyInfo", started, &result);
         result
     }

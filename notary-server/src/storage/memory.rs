@@ -25,6 +25,8 @@ struct Inner {
     /// Ordered by id.
     changes: Vec<Change>,
     last_change_id: i64,
+    /// key ID → (gun, role), see [`MetaStore::record_key`].
+    key_owners: BTreeMap<String, (String, String)>,
 }
 
 impl Inner {
@@ -175,5 +177,17 @@ impl MetaStore for MemoryStore {
 
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError> {
+        self.lock()
+            .key_owners
+            .entry(key_id.to_owned())
+            .or_insert_with(|| (gun.to_owned(), role.to_owned()));
+        Ok(())
+    }
+
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self.lock().key_owners.get(key_id).cloned())
     }
 }

@@ -13,10 +13,16 @@
 //! checksum), on top of any backend, so all backends agree.
 //!
 //! # Case sensitivity
-//! MySQL compares `gun`, `role` and `sha256` case-insensitively (the tables use
-//! a `*_general_ci` collation, exactly as Go's do). SQLite and memory compare
-//! exactly. Stock clients always send lower-case hex checksums, so the only
-//! visible difference is for GUNs that differ by case alone.
+//! GUNs and roles match byte for byte on every backend, as token scopes do (a
+//! token for `Alice/app` must not act on `alice/app`). Go's MySQL tables use a
+//! case-insensitive `*_general_ci` collation and are left exactly as Go creates
+//! them, so the SQL store adds a `HEX(gun)` comparison to each lookup (after
+//! `gun = ?`, which keeps the index in use). Their unique key (gun, role,
+//! version) still equates GUNs that differ only in case, so on MySQL a write to
+//! a GUN whose case variant already has rows is refused with
+//! [`StoreError::GunCaseConflict`] rather than mixed into it. SQLite and memory
+//! compare exactly throughout. `sha256` is still matched case-insensitively on
+//! MySQL (stock clients send lower-case hex).
 //!
 //! # Testing
 //! One conformance suite (`storage::tests`) runs against every backend. The
@@ -112,12 +118,17 @@ pub enum StoreError {
     /// Anything else: corrupt stored data, unexpected database errors.
     #[error("storage error: {0}")]
     Other(String),
+    /// MySQL only: another GUN that differs from this one only in letter case (or
+    /// trailing spaces) has rows, and Go's case-insensitive unique key would mix the two
+    /// repositories. The write is refused; nothing is written.
+    #[error("repository name {0:?} differs only in letter case from an existing repository")]
+    GunCaseConflict(String),
 }
 
 /// The storage contract (Go: `server/storage/interface.go`).
 ///
-/// All lookups match GUN and role exactly (modulo MySQL's case-insensitive
-/// collation) and return `Ok(None)` when nothing matches.
+/// All lookups match GUN and role byte for byte and return `Ok(None)` when
+/// nothing matches.
 #[async_trait::async_trait]
 pub trait MetaStore: Send + Sync {
     /// Highest-version row of (gun, role); `None` if there is none.
@@ -175,6 +186,14 @@ pub trait MetaStore: Send + Sync {
 
     /// `Ok` when the store can serve requests (SQL: `tuf_files` is readable).
     async fn check_health(&self) -> Result<(), StoreError>;
+
+    /// Records that the signer made key `key_id` for (`gun`, `role`) at this server's request
+    /// (our own table, `server_key_owners`; Go keeps no such record). A key already recorded
+    /// keeps its first record. GUNs are compared byte for byte.
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError>;
+
+    /// The (gun, role) [`MetaStore::record_key`] recorded for `key_id`, if any.
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError>;
 
     /// The store's cache, if it has one. Callers use its content-keyed memos
     /// ([`MetaCache::memo_reference`], [`MetaCache::memo_fresh`]) to skip re-parsing

@@ -29,3 +29,13 @@ diesel::table! {
         category -> Text,
     }
 }
+
+// Ours, not Go's: which GUN and role the server asked the signer to make each key for.
+diesel::table! {
+    server_key_owners (key_id) {
+        key_id -> Text,
+        gun -> Text,
+        role -> Text,
+        created_at -> Nullable<Timestamp>,
+    }
+}

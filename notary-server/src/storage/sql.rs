@@ -26,7 +26,7 @@ use diesel::r2d2::{self, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::schema::{changefeed, tuf_files};
+use super::schema::{changefeed, server_key_owners, tuf_files};
 use super::{
     check_batch, now_utc, sha256_hex, Change, ChangeQuery, MetaStore, MetaUpdate, StoreError,
     StoredFile, CATEGORY_DELETION, CATEGORY_UPDATE, TIMESTAMP_ROLE,
@@ -47,6 +47,19 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
      PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON;";
+
+diesel::define_sql_function! {
+    /// `HEX(x)` (MySQL) / `hex(x)` (SQLite): upper-case hex of the bytes. Comparing it
+    /// compares names byte for byte, where MySQL's `*_general_ci` collation of Go's tables
+    /// would equate `Alice/app` and `alice/app` (and ignore trailing spaces).
+    #[sql_name = "hex"]
+    fn sql_hex(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The value [`sql_hex`] gives for `name`.
+fn hex_of(name: &str) -> String {
+    hex::encode_upper(name)
+}
 
 /// How often a write transaction is retried after a deadlock (MySQL 1213).
 /// A retry either succeeds or hits the unique key and reports `OldVersion`.
@@ -254,8 +267,8 @@ impl SqlStore {
             return self;
         }
         let interval = opts.poll_interval;
-        // MySQL's collation equates names that differ in case.
-        let cache = Arc::new(MetaCache::new(opts, self.backend == Backend::Mysql));
+        // Every query compares names byte for byte, on MySQL too: no case folding.
+        let cache = Arc::new(MetaCache::new(opts, false));
         if !interval.is_zero() {
             let weak: WeakCache = Arc::downgrade(&cache);
             let (pool, cursor) = (self.pool.clone(), self.cursor.clone());
@@ -479,6 +492,15 @@ struct NewFile<'a> {
 }
 
 #[derive(Insertable)]
+#[diesel(table_name = server_key_owners)]
+struct NewKeyOwner<'a> {
+    key_id: &'a str,
+    gun: &'a str,
+    role: &'a str,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
 #[diesel(table_name = changefeed)]
 struct NewChange<'a> {
     created_at: NaiveDateTime,
@@ -542,8 +564,7 @@ fn map_write_error(e: DieselError) -> StoreError {
 /// writes for it (`min_per_role`). One query for all roles, asking only for those rows:
 /// through the unique key (gun, role, version) it reads them alone, usually none.
 /// (`MAX(version)` per role read every version of the role to check its `deleted_at`,
-/// so each publish got slower with the GUN's history.) MySQL matches roles
-/// case-insensitively here, as it does for the unique key.
+/// so each publish got slower with the GUN's history.) GUN and role match byte for byte.
 fn newer_version_stored(
     conn: &mut AnyConnection,
     gun: &str,
@@ -554,6 +575,7 @@ fn newer_version_stored(
         let one: BoolFilter<'_> = Box::new(
             tuf_files::role
                 .eq(*role)
+                .and(sql_hex(tuf_files::role).eq(hex_of(role)))
                 .and(tuf_files::version.ge(clamp_i32(*min))),
         );
         any_newer = Some(match any_newer {
@@ -566,11 +588,65 @@ fn newer_version_stored(
     };
     let found: Vec<i32> = tuf_files::table
         .filter(tuf_files::gun.eq(gun))
+        .filter(sql_hex(tuf_files::gun).eq(hex_of(gun)))
         .filter(tuf_files::deleted_at.is_null())
         .filter(any_newer)
         .select(tuf_files::id)
         .limit(1)
         .load(conn)
+        .map_err(map_error)?;
+    Ok(!found.is_empty())
+}
+
+/// Creates `server_key_owners` (our table, with the DDL of its migration). A server started
+/// on a Go database without `-migrate`, as Go's own server is started, creates it on first
+/// use instead of failing every key request; Go's tables are not touched.
+fn create_key_owners(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    const MYSQL: &str = include_str!(
+        "../../../migrations/server/mysql/2026-12-04-000001_create_server_key_owners/up.sql"
+    );
+    const SQLITE: &str = include_str!(
+        "../../../migrations/server/sqlite/2026-12-04-000001_create_server_key_owners/up.sql"
+    );
+    let result = match conn {
+        AnyConnection::Mysql(c) => c.batch_execute(MYSQL),
+        AnyConnection::Sqlite(c) => c.batch_execute(SQLITE),
+    };
+    result.map_err(|e| {
+        StoreError::Other(format!(
+            "cannot create table server_key_owners (run notary-server -migrate): {e}"
+        ))
+    })
+}
+
+/// Whether a query failed because its table does not exist (MySQL 1146, SQLite).
+fn is_missing_table(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            m.contains("doesn't exist") || m.contains("no such table")
+        }
+        _ => false,
+    }
+}
+
+/// MySQL only: whether rows exist (deleted ones too) under a GUN that Go's
+/// case-insensitive unique key (gun, role, version) equates with `gun` but that is not
+/// byte-equal to it. Writing `gun` would then collide with, or interleave into, that other
+/// repository's versions, so the write is refused instead. Two first publishes racing each
+/// other both write timestamp version 1 and collide on the unique key: one loses with
+/// `OldVersion`, and its retry is refused here.
+fn case_variant_stored(conn: &mut AnyConnection, gun: &str) -> Result<bool, StoreError> {
+    let AnyConnection::Mysql(c) = conn else {
+        // SQLite's keys compare exactly: variants are separate repositories.
+        return Ok(false);
+    };
+    let found: Vec<i32> = tuf_files::table
+        .filter(tuf_files::gun.eq(gun))
+        .filter(sql_hex(tuf_files::gun).ne(hex_of(gun)))
+        .select(tuf_files::id)
+        .limit(1)
+        .load(c)
         .map_err(map_error)?;
     Ok(!found.is_empty())
 }
@@ -595,6 +671,9 @@ fn update_many_blocking(
     updates: Vec<MetaUpdate>,
 ) -> Result<Vec<StoredFile>, StoreError> {
     let min_per_role = check_batch(&updates)?;
+    if case_variant_stored(conn, gun)? {
+        return Err(StoreError::GunCaseConflict(gun.to_owned()));
+    }
     // Step 2 of §11.4 runs outside the transaction: the unique key settles
     // races, and on SQLite a transaction that reads before writing could not
     // wait for the write lock.
@@ -870,11 +949,16 @@ impl MetaStore for SqlStore {
         }
         let ticket = cache.map(MetaCache::ticket);
         let (g, r) = (gun.to_owned(), role.to_owned());
+        let (gh, rh) = (hex_of(gun), hex_of(role));
         let found = self
             .run(move |conn| {
+                // `gun = ?` lets MySQL use the (gun, role, version) key; the hex
+                // comparison then drops rows that only match case-insensitively.
                 on_backend!(conn, |c| tuf_files::table
                     .filter(tuf_files::gun.eq(&g))
                     .filter(tuf_files::role.eq(&r))
+                    .filter(sql_hex(tuf_files::gun).eq(&gh))
+                    .filter(sql_hex(tuf_files::role).eq(&rh))
                     .filter(tuf_files::deleted_at.is_null())
                     .order(tuf_files::version.desc())
                     .select(FILE_COLUMNS)
@@ -902,11 +986,14 @@ impl MetaStore for SqlStore {
         }
         let ticket = cache.map(MetaCache::ticket);
         let (g, r, sha256) = (gun.to_owned(), role.to_owned(), sha256_hex.to_owned());
+        let (gh, rh) = (hex_of(gun), hex_of(role));
         let found = self
             .run(move |conn| {
                 on_backend!(conn, |c| tuf_files::table
                     .filter(tuf_files::gun.eq(&g))
                     .filter(tuf_files::role.eq(&r))
+                    .filter(sql_hex(tuf_files::gun).eq(&gh))
+                    .filter(sql_hex(tuf_files::role).eq(&rh))
                     .filter(tuf_files::sha256.eq(&sha256))
                     .filter(tuf_files::deleted_at.is_null())
                     .order(tuf_files::version.desc())
@@ -945,11 +1032,14 @@ impl MetaStore for SqlStore {
         }
         let ticket = cache.map(MetaCache::ticket);
         let (g, r) = (gun.to_owned(), role.to_owned());
+        let (gh, rh) = (hex_of(gun), hex_of(role));
         let found = self
             .run(move |conn| {
                 on_backend!(conn, |c| tuf_files::table
                     .filter(tuf_files::gun.eq(&g))
                     .filter(tuf_files::role.eq(&r))
+                    .filter(sql_hex(tuf_files::gun).eq(&gh))
+                    .filter(sql_hex(tuf_files::role).eq(&rh))
                     .filter(tuf_files::version.eq(version))
                     .filter(tuf_files::deleted_at.is_null())
                     .select(FILE_COLUMNS)
@@ -994,8 +1084,13 @@ impl MetaStore for SqlStore {
         let result = self
             .run(move |conn| {
                 conn.transaction::<u64, DieselError, _>(|conn| {
-                    let removed = diesel::delete(tuf_files::table.filter(tuf_files::gun.eq(&g)))
-                        .execute(conn)?;
+                    // Exactly this GUN: not one that differs only in letter case.
+                    let removed = diesel::delete(
+                        tuf_files::table
+                            .filter(tuf_files::gun.eq(&g))
+                            .filter(sql_hex(tuf_files::gun).eq(hex_of(&g))),
+                    )
+                    .execute(conn)?;
                     if removed > 0 {
                         diesel::insert_into(changefeed::table)
                             .values(NewChange {
@@ -1042,7 +1137,10 @@ impl MetaStore for SqlStore {
                 ))
                 .into_boxed();
             if let Some(gun) = gun {
-                query = query.filter(changefeed::gun.eq(gun));
+                let exact = hex_of(&gun);
+                query = query
+                    .filter(changefeed::gun.eq(gun))
+                    .filter(sql_hex(changefeed::gun).eq(exact));
             }
             let cursor = clamp_i32(q.change_id);
             if !q.reversed {
@@ -1066,6 +1164,52 @@ impl MetaStore for SqlStore {
                 page.reverse();
             }
             Ok(page)
+        })
+        .await
+    }
+
+    async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError> {
+        let (g, r, k) = (gun.to_owned(), role.to_owned(), key_id.to_owned());
+        self.run(move |conn| {
+            let row = NewKeyOwner {
+                key_id: &k,
+                gun: &g,
+                role: &r,
+                created_at: now_utc().naive_utc(),
+            };
+            // A key keeps its first record (the signer may hand out the same pending key
+            // again for the same GUN and role).
+            let insert = |conn: &mut AnyConnection| {
+                on_backend!(conn, |c| diesel::insert_or_ignore_into(
+                    server_key_owners::table
+                )
+                .values(&row)
+                .execute(c))
+            };
+            match insert(conn) {
+                Err(e) if is_missing_table(&e) => {
+                    create_key_owners(conn)?;
+                    insert(conn).map(drop).map_err(map_error)
+                }
+                other => other.map(drop).map_err(map_error),
+            }
+        })
+        .await
+    }
+
+    async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let k = key_id.to_owned();
+        self.run(move |conn| {
+            let found = on_backend!(conn, |c| server_key_owners::table
+                .filter(server_key_owners::key_id.eq(&k))
+                .select((server_key_owners::gun, server_key_owners::role))
+                .first::<(String, String)>(c)
+                .optional());
+            match found {
+                // Nothing recorded yet on a database our migrations never ran on.
+                Err(e) if is_missing_table(&e) => Ok(None),
+                other => other.map_err(map_error),
+            }
         })
         .await
     }

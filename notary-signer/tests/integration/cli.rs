@@ -291,3 +291,59 @@ async fn migrate_and_rotate_alias_commands() {
         key
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_serve_without_client_ca_unless_insecure_is_explicit() {
+    let pki = Pki::new();
+    let port = free_port();
+    let path = write_config(&pki, port, sqlite_storage(&pki.path("keys.db"), "a"));
+    let mut text: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    text["server"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_ca_file");
+    std::fs::write(&path, text.to_string()).unwrap();
+    let config = path.to_str().unwrap();
+
+    // Go would serve every client here; we stop with one line naming the setting.
+    let (ok, _, err) = run(signer(&["-config", config]).env("NOTARY_SIGNER_A", "pw"));
+    assert!(!ok, "started without a client CA");
+    assert!(
+        err.contains("server.client_ca_file") && err.contains("server.insecure_no_client_auth"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // The explicit opt-out starts it, with an error-level warning.
+    let mut child = signer(&["-config", config, "-logf", "logfmt"])
+        .env("NOTARY_SIGNER_A", "pw")
+        .env("NOTARY_SIGNER_SERVER_INSECURE_NO_CLIENT_AUTH", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .ok();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(up, "signer did not start with the opt-out: {log}");
+    assert!(
+        log.contains("level=error") && log.contains("INSECURE"),
+        "{log}"
+    );
+}

@@ -875,3 +875,90 @@ pub(crate) async fn health_check_passes(store: Arc<dyn MetaStore>) {
         .unwrap();
     store.check_health().await.unwrap();
 }
+
+pub(crate) async fn key_records_are_exact_and_first_wins(store: Arc<dyn MetaStore>) {
+    let id = "a".repeat(64);
+    assert_eq!(store.key_owner(&id).await.unwrap(), None);
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    // Recording again, even for another GUN, keeps the first record.
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    store.record_key("org/evil", "snapshot", &id).await.unwrap();
+    assert_eq!(
+        store.key_owner(&id).await.unwrap(),
+        Some(("org/app".to_string(), "timestamp".to_string()))
+    );
+    // GUNs keep their bytes (no case folding).
+    let other = "b".repeat(64);
+    store
+        .record_key("Org/App", "snapshot", &other)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key_owner(&other).await.unwrap(),
+        Some(("Org/App".to_string(), "snapshot".to_string()))
+    );
+    assert_eq!(store.key_owner(&"A".repeat(64)).await.unwrap(), None);
+}
+
+/// GUNs and roles match byte for byte (token scopes do), whatever the database's collation.
+pub(crate) async fn gun_and_role_match_exactly(store: Arc<dyn MetaStore>) {
+    let (lower, upper) = ("alice/app", "Alice/app");
+    let root = b"lower root v1".to_vec();
+    store
+        .update_many(
+            lower,
+            vec![update("root", 1, &root), update("timestamp", 1, b"ts")],
+        )
+        .await
+        .unwrap();
+    assert!(store.get_latest(upper, "root").await.unwrap().is_none());
+    assert!(store.get_version(upper, "root", 1).await.unwrap().is_none());
+    let sha = sha256_hex(&root);
+    assert!(store
+        .get_checksum(upper, "root", &sha)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.get_latest(lower, "ROOT").await.unwrap().is_none());
+    assert!(store.get_version(lower, "Root", 1).await.unwrap().is_none());
+    assert!(store
+        .get_checksum(lower, "ROOT", &sha)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_changes(0, 100, Some(upper))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.get_changes(0, 100, Some(lower)).await.unwrap().len(),
+        1
+    );
+    // Deleting the variant removes nothing of the other repository.
+    assert_eq!(store.delete(upper).await.unwrap(), 0);
+    assert_eq!(
+        store.get_latest(lower, "root").await.unwrap().unwrap().data,
+        root
+    );
+
+    // Writing the variant: a separate repository, or (MySQL, whose unique key equates the
+    // two) a clear refusal. Never a row that reads back under the other name.
+    for version in [2, 1] {
+        let data = format!("upper root v{version}").into_bytes();
+        match store
+            .update_many(upper, vec![update("root", version, &data)])
+            .await
+        {
+            Ok(()) => {
+                let got = store.get_latest(upper, "root").await.unwrap().unwrap();
+                assert_eq!(got.data, data);
+                store.delete(upper).await.unwrap();
+            }
+            Err(StoreError::GunCaseConflict(g)) => assert_eq!(g, upper),
+            Err(e) => panic!("v{version}: {e:?}"),
+        }
+        let mine = store.get_latest(lower, "root").await.unwrap().unwrap();
+        assert_eq!((mine.version, &mine.data), (1, &root), "v{version}");
+    }
+}

@@ -200,4 +200,6 @@ conformance_suite!(
     concurrent_updates_one_wins,
     many_concurrent_requests,
     health_check_passes,
+    key_records_are_exact_and_first_wins,
+    gun_and_role_match_exactly,
 );

@@ -221,37 +221,48 @@ async fn fresh_schema_equals_go_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matching_is_case_insensitive() {
+async fn matching_is_exact_despite_the_collation() {
     let Some(db) = MysqlDb::create() else { return };
     let store = db.store();
     store
         .update_many("example.com/App", vec![update("root", 1, b"root")])
         .await
         .unwrap();
-    // MySQL's general_ci collation, as in Go: documented, not a goal.
+    // Go's general_ci collation would match all of these; token scopes would not.
+    for (gun, role) in [
+        ("example.com/app", "root"),
+        ("EXAMPLE.COM/APP", "root"),
+        ("example.com/App ", "root"),
+        ("example.com/App", "ROOT"),
+    ] {
+        assert!(
+            store.get_latest(gun, role).await.unwrap().is_none(),
+            "{gun:?} {role:?}"
+        );
+        assert!(store.get_version(gun, role, 1).await.unwrap().is_none());
+    }
+    // Checksums still match in either case (stock clients send lower case).
+    let sha = sha256_hex(b"root").to_uppercase();
     assert!(store
-        .get_latest("example.com/app", "ROOT")
+        .get_checksum("example.com/App", "root", &sha)
         .await
         .unwrap()
         .is_some());
-    let sha = sha256_hex(b"root").to_uppercase();
     assert!(store
         .get_checksum("EXAMPLE.COM/APP", "root", &sha)
         .await
         .unwrap()
-        .is_some());
+        .is_none());
     assert_eq!(
         store
             .update_many("example.com/app", vec![update("root", 1, b"other")])
             .await,
-        Err(StoreError::OldVersion)
+        Err(StoreError::GunCaseConflict("example.com/app".into()))
     );
-    assert_eq!(store.delete("example.com/APP").await.unwrap(), 1);
+    assert_eq!(store.delete("example.com/APP").await.unwrap(), 0);
+    assert_eq!(store.delete("example.com/App").await.unwrap(), 1);
     let changes = store.get_changes(-1, 1, None).await.unwrap();
-    assert_eq!(
-        changes[0].gun, "example.com/APP",
-        "deletion row keeps the caller's spelling"
-    );
+    assert_eq!(changes[0].gun, "example.com/App");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -397,4 +408,79 @@ async fn text_and_prepared_write_paths_store_exact_bytes() {
             .unwrap_err();
         assert_eq!(err, StoreError::OldVersion);
     }
+}
+
+/// Go's unique key (gun, role, version) is case-insensitive: a publish to a GUN whose case
+/// variant has rows is refused with a clear error (400 INVALID_GUN at the HTTP layer) and
+/// writes nothing, whether or not its versions would collide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_variant_of_a_stored_gun_is_refused() {
+    let Some(db) = MysqlDb::create() else {
+        return;
+    };
+    let store = db.store();
+    store
+        .update_many("alice/app", vec![update("root", 1, b"r1")])
+        .await
+        .unwrap();
+    for version in [1, 2] {
+        let err = store
+            .update_many("Alice/app", vec![update("root", version, b"other")])
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::GunCaseConflict("Alice/app".into()));
+        let api = crate::http::error::ApiError::from(crate::domain::UpdateError::from(err));
+        assert_eq!(api.status().as_u16(), 400);
+        assert_eq!(api.code(), "INVALID_GUN");
+        assert!(
+            api.detail()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .contains("Alice/app"),
+            "{api:?}"
+        );
+    }
+    let mine = store
+        .get_latest("alice/app", "root")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((mine.version, mine.data.as_slice()), (1, &b"r1"[..]));
+    // The stored name itself still publishes.
+    store
+        .update_many("alice/app", vec![update("root", 2, b"r2")])
+        .await
+        .unwrap();
+}
+
+/// Our server started on a Go database without `-migrate` (as Go's server is started):
+/// the key record table is created on first use, and Go's tables stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_records_work_on_a_go_database_without_migrations() {
+    let Some(db) = MysqlDb::create_empty() else {
+        return;
+    };
+    let mut conn = db.connect();
+    conn.batch_execute(GO_SERVER_DDL).unwrap();
+    let before: Vec<String> = GO_TABLES
+        .iter()
+        .map(|t| show_create(&mut conn, t))
+        .collect();
+    let store = SqlStore::open_mysql(&db.url()).unwrap();
+    let id = "c".repeat(64);
+    assert_eq!(store.key_owner(&id).await.unwrap(), None);
+    store.record_key("org/app", "timestamp", &id).await.unwrap();
+    assert_eq!(
+        store.key_owner(&id).await.unwrap(),
+        Some(("org/app".into(), "timestamp".into()))
+    );
+    let after: Vec<String> = GO_TABLES
+        .iter()
+        .map(|t| show_create(&mut conn, t))
+        .collect();
+    assert_eq!(after, before);
+    // Migrations run later still apply.
+    store.run_migrations().unwrap();
+    assert!(store.key_owner(&id).await.unwrap().is_some());
 }
