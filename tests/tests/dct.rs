@@ -11,7 +11,7 @@
 //! Needs root, docker.io, docker-registry, the 28.x Docker client, MariaDB, the Go `notary`
 //! package and our release binaries; see `notary_e2e::dct`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use notary_e2e::dct::{self, DockerEnv, SECURE_REGISTRY_HOST};
@@ -34,6 +34,22 @@ fn serial() -> MutexGuard<'static, ()> {
 fn suite_passes(spec: StackSpec, registry_port: u16) {
     let stack = PeerStack::start(&spec);
     suite_passes_on(spec.server_port, &stack.ca, &|| stack.logs(), registry_port);
+}
+
+/// [`suite_passes`] on a MariaDB pair: server 2445n, signer 2795n, registry 2545n.
+fn pair_passes(server_bin: PathBuf, signer_bin: PathBuf, n: u16, db_prefix: &str) {
+    suite_passes(
+        StackSpec {
+            server_bin,
+            signer_bin,
+            server_port: 24450 + n,
+            signer_port: 27950 + n,
+            db_prefix: db_prefix.into(),
+            reset_db: true,
+            env: Vec::new(),
+        },
+        25450 + n,
+    );
 }
 
 /// Runs the suite against the server on `server_port` (any stack) and checks the result.
@@ -117,18 +133,7 @@ fn dct_suite_passes_against_our_server_and_signer_on_mariadb() {
         return;
     }
     let _one_at_a_time = serial();
-    suite_passes(
-        StackSpec {
-            server_bin: server,
-            signer_bin: signer,
-            server_port: 24451,
-            signer_port: 27951,
-            db_prefix: "e2e_dct_rs".into(),
-            reset_db: true,
-            env: Vec::new(),
-        },
-        25451,
-    );
+    pair_passes(server, signer, 1, "e2e_dct_rs");
 }
 
 #[test]
@@ -139,18 +144,7 @@ fn dct_suite_passes_against_the_go_reference_pair_control() {
         return;
     }
     let _one_at_a_time = serial();
-    suite_passes(
-        StackSpec {
-            server_bin: server,
-            signer_bin: signer,
-            server_port: 24452,
-            signer_port: 27952,
-            db_prefix: "e2e_dct_go".into(),
-            reset_db: true,
-            env: Vec::new(),
-        },
-        25452,
-    );
+    pair_passes(server, signer, 2, "e2e_dct_go");
 }
 
 #[test]
@@ -161,18 +155,7 @@ fn dct_suite_passes_against_our_server_on_the_go_signer() {
         return;
     }
     let _one_at_a_time = serial();
-    suite_passes(
-        StackSpec {
-            server_bin: server,
-            signer_bin: signer,
-            server_port: 24453,
-            signer_port: 27953,
-            db_prefix: "e2e_dct_rs_gosig".into(),
-            reset_db: true,
-            env: Vec::new(),
-        },
-        25453,
-    );
+    pair_passes(server, signer, 3, "e2e_dct_rs_gosig");
 }
 
 #[test]
@@ -183,18 +166,7 @@ fn dct_suite_passes_against_the_go_server_on_our_signer() {
         return;
     }
     let _one_at_a_time = serial();
-    suite_passes(
-        StackSpec {
-            server_bin: server,
-            signer_bin: signer,
-            server_port: 24454,
-            signer_port: 27954,
-            db_prefix: "e2e_dct_go_rssig".into(),
-            reset_db: true,
-            env: Vec::new(),
-        },
-        25454,
-    );
+    pair_passes(server, signer, 4, "e2e_dct_go_rssig");
 }
 
 #[test]
