@@ -74,10 +74,12 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# Each service in its own session: Ctrl-C reaches only this script, whose trap stops both in
+# order (otherwise the services die first and the script reports "a service exited").
 NOTARY_SIGNER_DEFAULT="$(cat "$DATA/signer-passphrase")" \
-    "$BIN/notary-signer" -config "$DATA/signer-config.json" >>"$DATA/signer.log" 2>&1 &
+    setsid "$BIN/notary-signer" -config "$DATA/signer-config.json" >>"$DATA/signer.log" 2>&1 &
 pids+=($!)
-"$BIN/notary-server" -config "$DATA/server-config.json" >>"$DATA/server.log" 2>&1 &
+setsid "$BIN/notary-server" -config "$DATA/server-config.json" >>"$DATA/server.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 120); do
