@@ -641,14 +641,29 @@ fn case_variant_stored(conn: &mut AnyConnection, gun: &str) -> Result<bool, Stor
         // SQLite's keys compare exactly: variants are separate repositories.
         return Ok(false);
     };
-    let found: Vec<i32> = tuf_files::table
+    // Asking directly for a row whose bytes differ would read every row of this GUN's
+    // history on each publish (they all match `gun = ?` and fail the byte test), the
+    // O(history) cost the pre-write version check was rid of. Two LIMIT 1 reads instead:
+    // a GUN that has rows of its own is an existing repository (its variants were refused
+    // when they tried to start); one without is new, and any row matching it under the
+    // collation then belongs to a variant.
+    let own: Vec<i32> = tuf_files::table
         .filter(tuf_files::gun.eq(gun))
-        .filter(sql_hex(tuf_files::gun).ne(hex_of(gun)))
+        .filter(sql_hex(tuf_files::gun).eq(hex_of(gun)))
         .select(tuf_files::id)
         .limit(1)
         .load(c)
         .map_err(map_error)?;
-    Ok(!found.is_empty())
+    if !own.is_empty() {
+        return Ok(false);
+    }
+    let any: Vec<i32> = tuf_files::table
+        .filter(tuf_files::gun.eq(gun))
+        .select(tuf_files::id)
+        .limit(1)
+        .load(c)
+        .map_err(map_error)?;
+    Ok(!any.is_empty())
 }
 
 /// A boolean condition on `tuf_files`, built at run time.
