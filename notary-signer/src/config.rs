@@ -43,7 +43,31 @@ pub const KNOWN_KEYS: &[&str] = &[
     "storage.default_alias",
     "default_alias",
     "logging.level",
+    "pkcs11.module",
+    "pkcs11.token_label",
+    "pkcs11.slot",
+    "pkcs11.pin_alias",
+    "pkcs11.max_sessions",
 ];
+
+/// The alias whose variable holds the token PIN when `pkcs11.pin_alias` is not set:
+/// `NOTARY_SIGNER_PKCS11_PIN`.
+pub const DEFAULT_PIN_ALIAS: &str = "pkcs11_pin";
+
+/// Where keys are created when a PKCS#11 token is configured (the `pkcs11` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Settings {
+    /// The module (shared library) path.
+    pub module: std::path::PathBuf,
+    /// The token's label.
+    pub token_label: Option<String>,
+    /// The slot ID, when no label is given.
+    pub slot: Option<u64>,
+    /// The passphrase alias naming the PIN's variable (`NOTARY_SIGNER_<ALIAS>`).
+    pub pin_alias: String,
+    /// Sessions opened at most (default 8).
+    pub max_sessions: usize,
+}
 
 /// Where keys are kept.
 #[derive(Debug, Clone)]
@@ -70,6 +94,8 @@ pub struct SignerConfig {
     /// `server.insecure_no_client_auth`: serve without client certificates. Only ever true
     /// when `server.client_ca_file` is unset.
     pub insecure_no_client_auth: bool,
+    /// The PKCS#11 token new keys are created in (`pkcs11` section), if any.
+    pub pkcs11: Option<Pkcs11Settings>,
 }
 
 impl SignerConfig {
@@ -148,6 +174,16 @@ impl SignerConfig {
             None => LevelFilter::ERROR,
         };
 
+        let pkcs11 = pkcs11_settings(file)?;
+        if pkcs11.is_some() && matches!(storage, StorageConfig::Memory) {
+            return Err(SetupError::Invalid {
+                setting: "storage.backend".into(),
+                reason: "must be mysql or sqlite3 when a pkcs11 token is configured: the \
+                         database lists the token's keys"
+                    .into(),
+            });
+        }
+
         Ok(Self {
             grpc_addr,
             tls,
@@ -155,7 +191,14 @@ impl SignerConfig {
             default_alias,
             log_level,
             insecure_no_client_auth,
+            pkcs11,
         })
+    }
+
+    /// Whether the store needs the default alias and its passphrase: always for SQL
+    /// storage, except that with a token only keys from before it need one.
+    pub fn needs_default_alias(&self) -> bool {
+        matches!(self.storage, StorageConfig::Sql(_)) && self.pkcs11.is_none()
     }
 
     /// The socket address to bind: Go's `":port"` form means all interfaces.
@@ -173,6 +216,61 @@ impl SignerConfig {
             .as_deref()
             .ok_or(SetupError::MissingDefaultAlias)
     }
+}
+
+/// Reads the `pkcs11` section: absent means no token.
+fn pkcs11_settings(file: &ConfigFile) -> Result<Option<Pkcs11Settings>, SetupError> {
+    let Some(module) = file.get_path("pkcs11.module")? else {
+        for key in ["pkcs11.token_label", "pkcs11.slot", "pkcs11.pin_alias"] {
+            if file.get(key).is_some() {
+                return Err(SetupError::Invalid {
+                    setting: "pkcs11.module".into(),
+                    reason: format!("is required when {key} is set"),
+                });
+            }
+        }
+        return Ok(None);
+    };
+    let token_label = file
+        .get_str("pkcs11.token_label")?
+        .filter(|l| !l.is_empty());
+    let slot = match file.get_i64("pkcs11.slot")? {
+        Some(n) if n >= 0 => Some(n as u64),
+        Some(n) => {
+            return Err(SetupError::Invalid {
+                setting: "pkcs11.slot".into(),
+                reason: format!("{n} is not a slot ID"),
+            })
+        }
+        None => None,
+    };
+    if token_label.is_none() && slot.is_none() {
+        return Err(SetupError::Invalid {
+            setting: "pkcs11.token_label".into(),
+            reason: "is required (or pkcs11.slot): which token holds the keys".into(),
+        });
+    }
+    let pin_alias = file
+        .get_str("pkcs11.pin_alias")?
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_PIN_ALIAS.to_string());
+    let max_sessions = match file.get_i64("pkcs11.max_sessions")? {
+        None => 8,
+        Some(n) if (1..=1024).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(SetupError::Invalid {
+                setting: "pkcs11.max_sessions".into(),
+                reason: format!("{n} is out of range (1 to 1024)"),
+            })
+        }
+    };
+    Ok(Some(Pkcs11Settings {
+        module,
+        token_label,
+        slot,
+        pin_alias,
+        max_sessions,
+    }))
 }
 
 #[cfg(test)]
@@ -293,6 +391,47 @@ mod tests {
         let c = cfg(v).unwrap();
         assert!(c.tls.client_ca.is_some() && !c.insecure_no_client_auth);
         assert!(!cfg(base()).unwrap().insecure_no_client_auth);
+    }
+
+    #[test]
+    fn pkcs11_section() {
+        let mut v = base();
+        v["pkcs11"] = json!({"module": "/usr/lib/softhsm/libsofthsm2.so", "token_label": "notary"});
+        let c = cfg(v.clone()).unwrap();
+        assert_eq!(
+            c.pkcs11,
+            Some(Pkcs11Settings {
+                module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+                token_label: Some("notary".into()),
+                slot: None,
+                pin_alias: DEFAULT_PIN_ALIAS.into(),
+                max_sessions: 8,
+            })
+        );
+        assert!(!c.needs_default_alias());
+        assert_eq!(
+            crate::Passphrases::env_var(DEFAULT_PIN_ALIAS),
+            "NOTARY_SIGNER_PKCS11_PIN"
+        );
+        assert!(cfg(base()).unwrap().needs_default_alias());
+        let bad: Vec<(&str, serde_json::Value)> = vec![
+            ("pkcs11.token_label", json!({"module": "m.so"})),
+            ("pkcs11.module", json!({"token_label": "x"})),
+            ("pkcs11.slot", json!({"module": "m.so", "slot": -1})),
+            (
+                "pkcs11.max_sessions",
+                json!({"module": "m.so", "slot": 0, "max_sessions": 0}),
+            ),
+        ];
+        for (setting, section) in bad {
+            let mut v = base();
+            v["pkcs11"] = section;
+            let e = cfg(v).unwrap_err().to_string();
+            assert!(e.contains(setting), "{setting}: {e}");
+        }
+        v["storage"] = json!({"backend": "memory"});
+        let e = cfg(v).unwrap_err().to_string();
+        assert!(e.contains("storage.backend"), "{e}");
     }
 
     #[test]

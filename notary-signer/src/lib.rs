@@ -12,7 +12,11 @@
 //! notary-signer --config signer.json [--logf json|logfmt|text] [--debug]
 //! notary-signer --config signer.json migrate
 //! notary-signer --config signer.json rotate-alias --from OLD --to NEW
+//! notary-signer --config signer.json pkcs11-import [--dry-run]
 //! ```
+//!
+//! With a `pkcs11` section in the config, keys are created and used inside that PKCS#11
+//! token ([`keystore::pkcs11`]).
 //!
 //! # Testing
 //!
@@ -36,7 +40,9 @@ use tracing::level_filters::LevelFilter;
 
 pub use config::{SignerConfig, StorageConfig};
 pub use error::SetupError;
-pub use keystore::{KeyService, KeyStore, MemoryKeyStore, Passphrases, SqlKeyStore};
+pub use keystore::{
+    KeyService, KeyStore, MemoryKeyStore, Passphrases, Pkcs11KeyStore, SqlKeyStore,
+};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -86,6 +92,14 @@ pub enum Command {
         /// Alias to re-encrypt them under.
         #[arg(long, value_name = "ALIAS")]
         to: String,
+    },
+    /// Move every live key of the database (Go's private_keys table) into the configured
+    /// PKCS#11 token; the old rows are soft-deleted, not erased, for rollback. Passphrases
+    /// come from NOTARY_SIGNER_<ALIAS>, the PIN from the pkcs11.pin_alias variable.
+    Pkcs11Import {
+        /// Only report what would move, and check that each key can be decrypted.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -170,12 +184,90 @@ async fn run_cli(cli: Cli, logging_ready: &mut bool) -> Result<(), SetupError> {
             println!("re-encrypted {count} key(s) from alias {from:?} to alias {to:?}");
             Ok(())
         }
+        Command::Pkcs11Import { dry_run } => {
+            let store = open_pkcs11_store(&config)
+                .await?
+                .ok_or_else(|| SetupError::Invalid {
+                    setting: "pkcs11.module".into(),
+                    reason:
+                        "pkcs11-import needs a pkcs11 section (module, token_label, pin_alias) \
+                         and mysql or sqlite3 storage"
+                            .into(),
+                })?;
+            let mut out = std::io::stdout();
+            let report = store
+                .import_database_keys(&Passphrases::from_env(), dry_run, &mut out)
+                .await?;
+            let verb = if dry_run { "would import" } else { "imported" };
+            println!(
+                "{verb} {} key(s); {} failed",
+                report.imported, report.failed
+            );
+            if report.failed > 0 {
+                return Err(SetupError::Serve(format!(
+                    "{} key(s) could not be imported; see the lines above",
+                    report.failed
+                )));
+            }
+            Ok(())
+        }
     }
+}
+
+/// Opens the PKCS#11 store when the config has a `pkcs11` section and SQL storage: the
+/// token (PIN from the environment) and the database that lists its keys. Errors name the
+/// setting.
+pub async fn open_pkcs11_store(
+    config: &SignerConfig,
+) -> Result<Option<Pkcs11KeyStore>, SetupError> {
+    let (Some(settings), StorageConfig::Sql(backend)) = (&config.pkcs11, &config.storage) else {
+        return Ok(None);
+    };
+    let passphrases = Passphrases::from_env();
+    let pin_source = Passphrases::env_var(&settings.pin_alias);
+    let pin = passphrases
+        .get(&settings.pin_alias)
+        .map_err(|_| SetupError::Invalid {
+            setting: "pkcs11.pin_alias".into(),
+            reason: format!(
+                "the token's user PIN is missing: set the environment variable {pin_source}"
+            ),
+        })?;
+    let token_config = keystore::TokenConfig {
+        module: settings.module.clone(),
+        token_label: settings.token_label.clone(),
+        slot: settings.slot,
+        pin: zeroize::Zeroizing::new(pin),
+        pin_source,
+        max_sessions: settings.max_sessions,
+    };
+    let alias = config.default_alias.clone().unwrap_or_default();
+    if !alias.is_empty() && passphrases.get(&alias).is_err() {
+        tracing::warn!(alias, env_var = %Passphrases::env_var(&alias),
+            "no passphrase for the default alias: keys still in the database cannot sign");
+    }
+    let backend = backend.clone();
+    let store = tokio::task::spawn_blocking(move || -> Result<Pkcs11KeyStore, SetupError> {
+        let token =
+            keystore::pkcs11::Token::open(token_config).map_err(|e| SetupError::Invalid {
+                setting: e.setting.into(),
+                reason: e.reason,
+            })?;
+        let db = SqlKeyStore::open(backend, &alias, passphrases, true)?;
+        Ok(Pkcs11KeyStore::new(token, db))
+    })
+    .await
+    .map_err(|e| SetupError::Serve(e.to_string()))??;
+    Ok(Some(store))
 }
 
 /// Builds the key service the configuration describes. For SQL storage this checks the
 /// default alias and its passphrase, connects, and runs the migrations.
 pub async fn open_key_service(config: &SignerConfig) -> Result<Arc<KeyService>, SetupError> {
+    if let Some(store) = open_pkcs11_store(config).await? {
+        tracing::info!(token = %store.token().name(), "keys are created and used in the PKCS#11 token");
+        return Ok(Arc::new(KeyService::new(Arc::new(store))));
+    }
     let store: Arc<dyn KeyStore> = match &config.storage {
         StorageConfig::Memory => Arc::new(MemoryKeyStore::new()),
         StorageConfig::Sql(backend) => {

@@ -192,6 +192,26 @@ impl PublicKey {
         PublicKey { key_type, public }
     }
 
+    /// An ecdsa key from an uncompressed or compressed SEC1 P-256 point (what a PKCS#11
+    /// token returns in `CKA_EC_POINT`), as DER SPKI like every ecdsa key here.
+    pub fn from_p256_point(point: &[u8]) -> Result<PublicKey, KeyError> {
+        let key = p256::PublicKey::from_sec1_bytes(point)
+            .map_err(|e| KeyError::InvalidKey(format!("P-256 point: {e}")))?;
+        let der = key
+            .to_public_key_der()
+            .map_err(|e| KeyError::InvalidKey(format!("P-256 point: {e}")))?;
+        Ok(PublicKey::new(KeyType::Ecdsa, der.as_bytes().to_vec()))
+    }
+
+    /// The uncompressed SEC1 point of an ecdsa (DER SPKI) key: inverse of
+    /// [`from_p256_point`](Self::from_p256_point).
+    pub fn p256_point(&self) -> Result<Vec<u8>, KeyError> {
+        use p256::pkcs8::DecodePublicKey as _;
+        let key = p256::PublicKey::from_public_key_der(&self.public)
+            .map_err(|e| KeyError::InvalidKey(format!("ecdsa public key: {e}")))?;
+        Ok(key.to_encoded_point(false).as_bytes().to_vec())
+    }
+
     /// TUF key ID: lowercase hex SHA-256 of
     /// `{"keytype":..,"keyval":{"private":null,"public":"<b64>"}}` (spec §7.2).
     pub fn key_id(&self) -> String {
@@ -439,6 +459,15 @@ impl PrivateKey {
                 out
             }
         }
+    }
+
+    /// The bare secret: the P-256 scalar (32 bytes, big-endian) or the Ed25519 seed (32
+    /// bytes), as a PKCS#11 token takes it in `CKA_VALUE` on import. Wiped on drop.
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(match &self.inner {
+            PrivateInner::Ecdsa(e) => e.key.to_bytes().to_vec(),
+            PrivateInner::Ed25519(sk) => sk.to_bytes().to_vec(),
+        })
     }
 
     /// PKCS#8 DER of the private key (for tools that take standard key files, e.g. rcgen).

@@ -10,6 +10,8 @@
 #                       Docker Content Trust tests (private engine + local registry) and
 #                       the compose tests
 #   default-libmysqlclient-dev pkg-config   building the MySQL driver of our crates
+#   softhsm2 opensc     the PKCS#11 token of the HSM signer tests (SoftHSM2) and pkcs11-tool,
+#                       which checks the token's objects independently of our code
 #
 # Usage: tests/harness/install.sh [EXTRA_PKG...]      (as root, or with sudo)
 set -euo pipefail
@@ -22,5 +24,6 @@ packages=(
     openssl curl jq
     docker.io docker-registry busybox-static docker-compose
     default-libmysqlclient-dev pkg-config
+    softhsm2 opensc
 )
 exec "$repo/scripts/ensure-packages.sh" "${packages[@]}" "$@"

@@ -30,6 +30,9 @@
 #                        all four set = the server requires Docker registry tokens
 #                        (auth type "token"); unset = no auth
 #   START_WAIT [60]      seconds to wait for each service
+#   SIGNER_PKCS11 [0]    1 = the signer keeps its keys in a fresh SoftHSM2 token made in
+#                        WORKDIR/softhsm (label notary, PIN 1234; ours only: Go's signer has
+#                        no PKCS#11 store)
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 WORKDIR" >&2; exit 2; }
@@ -46,6 +49,7 @@ work="$(cd "$1" && pwd)"
 : "${DB_HOST:=127.0.0.1}" "${DB_PORT:=3306}" "${RESET_DB:=0}"
 : "${SIGNER_ALIAS:=passwordalias1}" "${SIGNER_PASSPHRASE:=notary-signer-test-passphrase}"
 : "${KEY_ALGORITHM:=ecdsa}" "${LOG_LEVEL:=info}" "${LOG_FORMAT:=logfmt}" "${START_WAIT:=60}"
+: "${SIGNER_PKCS11:=0}"
 : "${AUTH_TOKEN_REALM:=}" "${AUTH_TOKEN_SERVICE:=}" "${AUTH_TOKEN_ISSUER:=}" "${AUTH_TOKEN_ROOTCERT:=}"
 
 say() { echo "start-pair: $*"; }
@@ -176,6 +180,17 @@ if [ -n "$AUTH_TOKEN_REALM" ] && [ -n "$AUTH_TOKEN_SERVICE" ] &&
     auth_json="$(printf ',\n  "auth": {"type": "token", "options": {"realm": "%s", "service": "%s", "issuer": "%s", "rootcertbundle": "%s"}}' \
         "$AUTH_TOKEN_REALM" "$AUTH_TOKEN_SERVICE" "$AUTH_TOKEN_ISSUER" "$AUTH_TOKEN_ROOTCERT")"
 fi
+pkcs11_json="" signer_env=()
+if [ "$SIGNER_PKCS11" = 1 ]; then
+    softhsm_conf="$work/softhsm/softhsm2.conf"
+    # A restart keeps the token the database's keys live in; RESET_DB=1 starts afresh.
+    if [ "$RESET_DB" = 1 ] || [ ! -f "$softhsm_conf" ]; then
+        softhsm_conf="$("$here/softhsm-token.sh" "$work/softhsm" notary 1234)"
+    fi
+    pkcs11_json="$(printf ',\n  "pkcs11": {"module": "%s", "token_label": "notary"}' \
+        "${PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}")"
+    signer_env=("SOFTHSM2_CONF=$softhsm_conf" "NOTARY_SIGNER_PKCS11_PIN=1234")
+fi
 umask 077
 cat >"$work/signer-config.json" <<JSON
 {
@@ -190,7 +205,7 @@ cat >"$work/signer-config.json" <<JSON
     "backend": "mysql",
     "db_url": "$(dsn "$SIGNER_DB_USER" "$SIGNER_DB_PASS" "$SIGNER_DB")",
     "default_alias": "$SIGNER_ALIAS"
-  }
+  }$pkcs11_json
 }
 JSON
 cat >"$work/server-config.json" <<JSON
@@ -248,7 +263,7 @@ server_healthy() {
 
 alias_var="NOTARY_SIGNER_$(printf '%s' "$SIGNER_ALIAS" | tr '[:lower:]' '[:upper:]')"
 say "signer $NOTARY_SIGNER_BIN on 127.0.0.1:$SIGNER_PORT (passphrase in \$$alias_var)"
-launch signer "$NOTARY_SIGNER_BIN" "$alias_var=$SIGNER_PASSPHRASE"
+launch signer "$NOTARY_SIGNER_BIN" "$alias_var=$SIGNER_PASSPHRASE" ${signer_env[@]+"${signer_env[@]}"}
 await signer listening "$SIGNER_PORT" || give_up signer "notary-signer did not start listening"
 
 say "server $NOTARY_SERVER_BIN on 127.0.0.1:$SERVER_PORT"

@@ -60,6 +60,17 @@ impl KeyManagement for KeyManagementService {
                 tracing::info!(gun = %req.gun, role = %req.role, error = %e, "CreateKey rejected");
                 Err(Status::unknown(e.to_string()))
             }
+            // A valid algorithm that the key device cannot do (e.g. a token without EdDSA).
+            Err(ServiceError::Store(e @ KeyStoreError::UnsupportedKeyType(_))) => {
+                tracing::error!(gun = %req.gun, role = %req.role, error = %e, "CreateKey rejected");
+                Err(Status::failed_precondition(e.to_string()))
+            }
+            Err(ServiceError::Store(KeyStoreError::Unavailable(reason))) => {
+                tracing::error!(gun = %req.gun, role = %req.role, %reason, "CreateKey failed: key device unavailable");
+                Err(Status::unavailable(format!(
+                    "key device unavailable: {reason}"
+                )))
+            }
             Err(e) => {
                 tracing::error!(gun = %req.gun, role = %req.role, error = %e, "CreateKey failed");
                 Err(Status::internal("Key creation failed"))
@@ -73,6 +84,12 @@ impl KeyManagement for KeyManagementService {
             Ok(()) => {
                 tracing::info!(key_id, "DeleteKey");
                 Ok(Response::new(Void {}))
+            }
+            Err(KeyStoreError::Unavailable(reason)) => {
+                tracing::error!(key_id, %reason, "DeleteKey failed: key device unavailable");
+                Err(Status::unavailable(format!(
+                    "Key deletion for KeyID {key_id} failed: key device unavailable: {reason}"
+                )))
             }
             Err(e) => {
                 tracing::error!(key_id, error = %e, "DeleteKey failed");
@@ -90,13 +107,19 @@ impl KeyManagement for KeyManagementService {
         let key_id = require_key_id(Some(request.into_inner()))?;
         match self.keys.get_key(&key_id).await {
             Ok(key) => {
-                let public = key.private.public_key();
+                let public = key.public.clone();
                 tracing::debug!(key_id, "GetKeyInfo");
                 Ok(Response::new(GetKeyInfoResponse {
                     key_info: Some(key_info(&key_id, public.key_type.as_str())),
                     public_key: public.public,
                     role: key.role.clone(),
                 }))
+            }
+            Err(KeyStoreError::Unavailable(reason)) => {
+                tracing::error!(key_id, %reason, "GetKeyInfo failed: key device unavailable");
+                Err(Status::unavailable(format!(
+                    "key {key_id} is in a device that is unavailable: {reason}"
+                )))
             }
             Err(e) => {
                 log_lookup_failure("GetKeyInfo", &key_id, &e);

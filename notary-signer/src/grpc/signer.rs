@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::key_management::log_lookup_failure;
 use super::{key_info, require_key_id};
-use crate::keystore::{KeyService, ServiceError};
+use crate::keystore::{KeyService, KeyStoreError, ServiceError};
 
 /// The Signer service over a [`KeyService`].
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ impl Signer for SignerService {
         let key_id = require_key_id(req.key_id)?;
         match self.keys.sign(&key_id, &req.content).await {
             Ok((key, signature)) => {
-                let key_type = key.private.key_type();
+                let key_type = key.key_type().clone();
                 tracing::info!(key_id, role = %key.role, gun = %key.gun, "Sign");
                 Ok(Response::new(Signature {
                     key_info: Some(key_info(&key_id, key_type.as_str())),
@@ -44,6 +44,12 @@ impl Signer for SignerService {
                     }),
                     content: signature,
                 }))
+            }
+            Err(ServiceError::Store(KeyStoreError::Unavailable(reason))) => {
+                tracing::error!(key_id, %reason, "Sign failed: key device unavailable");
+                Err(Status::unavailable(format!(
+                    "signing key {key_id} is in a device that is unavailable: {reason}"
+                )))
             }
             Err(ServiceError::Store(e)) => {
                 log_lookup_failure("Sign", &key_id, &e);

@@ -41,11 +41,7 @@ impl KeyStore for MemoryKeyStore {
         let public = private.public_key();
         self.lock().insert(
             public.key_id(),
-            StoredKey {
-                private,
-                role: role.to_string(),
-                gun: gun.to_string(),
-            },
+            StoredKey::software(private, role.to_string(), gun.to_string()),
         );
         Ok(public)
     }

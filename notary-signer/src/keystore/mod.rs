@@ -2,12 +2,14 @@
 //!
 //! [`KeyStore`] is the storage contract; [`SqlKeyStore`] implements it on MySQL (the Go
 //! signer's `private_keys` table, shared with Go signers) and SQLite, [`MemoryKeyStore`] in
-//! memory. [`KeyService`] sits above a store and adds the Go signer's per-process cache of
+//! memory, and [`Pkcs11KeyStore`] in a PKCS#11 token, with only the keys' GUN, role and
+//! state in the database. [`KeyService`] sits above a store and adds the Go signer's per-process cache of
 //! decrypted keys. Private keys are encrypted at rest with [`jwe`], under the passphrase of a
 //! named alias ([`Passphrases`]).
 
 pub mod jwe;
 mod memory;
+pub mod pkcs11;
 mod service;
 mod sql;
 
@@ -17,6 +19,7 @@ pub use sql::private_keys;
 use notary_tuf::keys::{KeyType, PrivateKey, PublicKey};
 
 pub use memory::MemoryKeyStore;
+pub use pkcs11::{Pkcs11KeyStore, TokenConfig};
 pub use service::{KeyService, ServiceError};
 pub use sql::{Backend, DbConnection, KeyRecord, SqlKeyStore, MYSQL_MIGRATIONS, SQLITE_MIGRATIONS};
 
@@ -54,17 +57,49 @@ pub enum KeyStoreError {
     /// Encryption or key generation failed.
     #[error("crypto error: {0}")]
     Crypto(String),
+    /// The device that holds the key (a PKCS#11 token) cannot be reached now; the call may
+    /// succeed later without any change here.
+    #[error("key device unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// A decrypted key with what was stored next to it.
+/// How a stored key signs.
+#[derive(Debug, Clone)]
+pub enum KeySigner {
+    /// Decrypted into this process (SQL and memory stores).
+    Software(PrivateKey),
+    /// Held in a PKCS#11 token; each signature is a (blocking) call into the module.
+    Token(pkcs11::TokenKey),
+}
+
+/// A usable key with what was stored next to it.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
-    /// The private key.
-    pub private: PrivateKey,
+    /// The public key (for token keys, as read from the token).
+    pub public: PublicKey,
+    /// What signs.
+    pub signer: KeySigner,
     /// The role given at creation.
     pub role: String,
     /// The GUN given at creation.
     pub gun: String,
+}
+
+impl StoredKey {
+    /// A key decrypted into this process.
+    pub fn software(private: PrivateKey, role: String, gun: String) -> Self {
+        Self {
+            public: private.public_key(),
+            signer: KeySigner::Software(private),
+            role,
+            gun,
+        }
+    }
+
+    /// The key type.
+    pub fn key_type(&self) -> &KeyType {
+        &self.public.key_type
+    }
 }
 
 /// Storage of encrypted private keys.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use notary_tuf::keys::PublicKey;
 
-use super::{creatable_key_type, KeyStore, KeyStoreError, StoredKey};
+use super::{creatable_key_type, KeySigner, KeyStore, KeyStoreError, StoredKey};
 
 /// Failure of a [`KeyService`] operation that is not a plain store error.
 #[derive(Debug, thiserror::Error)]
@@ -124,13 +124,34 @@ impl KeyService {
         content: &[u8],
     ) -> Result<(Arc<StoredKey>, Vec<u8>), ServiceError> {
         let key = self.get_key(key_id).await?;
-        let signature = key
-            .private
-            .sign(content)
-            .map_err(|e| ServiceError::Signing {
-                key_id: key_id.to_string(),
-                reason: e.to_string(),
-            })?;
+        let signature = match &key.signer {
+            KeySigner::Software(private) => {
+                private.sign(content).map_err(|e| ServiceError::Signing {
+                    key_id: key_id.to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            // A token call blocks (and may wait for a free session): keep it off the
+            // async workers.
+            KeySigner::Token(token_key) => {
+                let (token_key, content) = (token_key.clone(), content.to_vec());
+                tokio::task::spawn_blocking(move || token_key.sign(&content))
+                    .await
+                    .map_err(|e| ServiceError::Signing {
+                        key_id: key_id.to_string(),
+                        reason: format!("signing task failed: {e}"),
+                    })?
+                    .map_err(|e| match e {
+                        e @ (KeyStoreError::Unavailable(_) | KeyStoreError::NotFound(_)) => {
+                            ServiceError::Store(e)
+                        }
+                        other => ServiceError::Signing {
+                            key_id: key_id.to_string(),
+                            reason: other.to_string(),
+                        },
+                    })?
+            }
+        };
         if self.mark_due(key_id) {
             match self.store.mark_active(key_id).await {
                 Ok(()) => {

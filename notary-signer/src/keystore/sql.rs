@@ -288,7 +288,7 @@ impl SqlKeyStore {
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, KeyStoreError>
+    pub(crate) async fn with_conn<T, F>(&self, f: F) -> Result<T, KeyStoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, KeyStoreError> + Send + 'static,
@@ -385,7 +385,7 @@ impl KeyStore for SqlKeyStore {
             let (algorithm, alias, private, gun, role) =
                 row.ok_or_else(|| KeyStoreError::NotFound(key_id.clone()))?;
             let private = open(&key_id, &algorithm, &alias, &private, &passphrases)?;
-            Ok(StoredKey { private, role, gun })
+            Ok(StoredKey::software(private, role, gun))
         })
         .await
     }

@@ -13,7 +13,7 @@ use crate::support::{Pki, TestDb};
 const BIN: &str = env!("CARGO_BIN_EXE_notary-signer");
 
 /// A signer command with a clean NOTARY_SIGNER_* environment.
-fn signer(args: &[&str]) -> Command {
+pub(crate) fn signer(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
     for (k, _) in std::env::vars() {
@@ -24,7 +24,7 @@ fn signer(args: &[&str]) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> (bool, String, String) {
+pub(crate) fn run(cmd: &mut Command) -> (bool, String, String) {
     let Output {
         status,
         stdout,
@@ -38,7 +38,7 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
 }
 
 /// Writes a Go-format signer config next to the PKI files (relative paths on purpose).
-fn write_config(pki: &Pki, port: u16, storage: serde_json::Value) -> PathBuf {
+pub(crate) fn write_config(pki: &Pki, port: u16, storage: serde_json::Value) -> PathBuf {
     let path = pki.path("signer-config.json");
     let cfg = json!({
         "server": {
@@ -58,7 +58,7 @@ fn sqlite_storage(db: &Path, alias: &str) -> serde_json::Value {
     json!({"backend": "sqlite3", "db_url": db.to_str().unwrap(), "default_alias": alias})
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -193,21 +193,7 @@ async fn serves_with_go_flags_and_stops_on_sigterm() {
     assert!(pki.path("from-env.db").exists());
     assert!(!pki.path("ignored.db").exists());
 
-    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{port}"))
-        .unwrap()
-        .tls_config(
-            tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(&pki.ca_pem))
-                .identity(tonic::transport::Identity::from_pem(
-                    &pki.client.0,
-                    &pki.client.1,
-                ))
-                .domain_name("localhost"),
-        )
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = crate::support::channel_to_port(&pki, port).await;
     HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "grpc.health.v1.Health.KeyManagement".into(),
@@ -282,14 +268,7 @@ async fn migrate_and_rotate_alias_commands() {
     assert!(out.contains("re-encrypted 1 key(s)"), "{out}");
 
     let new = db.store("new", Passphrases::fixed([("new", "new pw")]));
-    assert_eq!(
-        new.get_key(&key.key_id())
-            .await
-            .unwrap()
-            .private
-            .public_key(),
-        key
-    );
+    assert_eq!(new.get_key(&key.key_id()).await.unwrap().public, key);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

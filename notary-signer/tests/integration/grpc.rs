@@ -7,7 +7,7 @@ use notary_proto::signer_client::SignerClient;
 use notary_proto::{CreateKeyRequest, KeyId, SignatureRequest};
 use notary_signer::grpc::RunningServer;
 use notary_signer::keystore::{KeyService, Passphrases};
-use notary_tuf::keys::{KeyType, PublicKey};
+use notary_tuf::keys::PublicKey;
 use tonic::transport::Channel;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -55,23 +55,7 @@ impl Harness {
     }
 
     async fn create(&self, gun: &str, role: &str, alg: &str) -> Result<PublicKey, tonic::Status> {
-        let resp = self
-            .km()
-            .create_key(CreateKeyRequest {
-                algorithm: alg.into(),
-                gun: gun.into(),
-                role: role.into(),
-            })
-            .await?
-            .into_inner();
-        let info = resp.key_info.expect("keyInfo is always set");
-        let key_type = info
-            .algorithm
-            .expect("keyInfo.algorithm is always set")
-            .algorithm;
-        let public = PublicKey::new(KeyType::parse(&key_type), resp.public_key);
-        assert_eq!(info.key_id.unwrap().id, public.key_id());
-        Ok(public)
+        crate::support::create_key(&self.channel, gun, role, alg).await
     }
 
     async fn sign(
@@ -79,13 +63,7 @@ impl Harness {
         key_id: &str,
         content: &[u8],
     ) -> Result<notary_proto::Signature, tonic::Status> {
-        self.signer()
-            .sign(SignatureRequest {
-                key_id: Some(KeyId { id: key_id.into() }),
-                content: content.to_vec(),
-            })
-            .await
-            .map(|r| r.into_inner())
+        crate::support::sign(&self.channel, key_id, content).await
     }
 
     async fn healthy(&self) -> bool {

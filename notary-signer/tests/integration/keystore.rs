@@ -80,7 +80,7 @@ async fn create_get_sign_round_trip(db: &TestDb) {
         let got = keys.get_key(&id).await.unwrap();
         assert!(keys.is_cached(&id));
         assert_eq!(got.role, role);
-        assert_eq!(got.private.public_key(), public);
+        assert_eq!(got.public.clone(), public);
         // GetKey does not mark the key active.
         assert_eq!(
             store.key_record(&id).await.unwrap().unwrap().last_used,
@@ -204,7 +204,7 @@ async fn wrong_or_missing_passphrase_makes_the_key_unusable(db: &TestDb) {
     }
 
     // The right passphrase still works: nothing was damaged.
-    assert_eq!(writer.get_key(&id).await.unwrap().private.public_key(), key);
+    assert_eq!(writer.get_key(&id).await.unwrap().public.clone(), key);
 }
 
 async fn reencrypt_moves_keys_to_the_new_alias(db: &TestDb) {
@@ -243,7 +243,7 @@ async fn reencrypt_moves_keys_to_the_new_alias(db: &TestDb) {
     // Only the new passphrase is needed now.
     let only_new = db.store("alias2", Passphrases::fixed([("alias2", "pass two")]));
     let got = only_new.get_key(&a.key_id()).await.unwrap();
-    assert_eq!(got.private.public_key(), a);
+    assert_eq!(got.public.clone(), a);
     // Deleted keys stay deleted.
     assert!(matches!(
         only_new.get_key(&b.key_id()).await,
@@ -344,11 +344,11 @@ async fn mysql_adopts_a_go_signer_database() {
         let key = keys.get_key(&id).await.unwrap();
         assert_eq!(key.role, "timestamp");
         assert_eq!(
-            key.private.public_key().public,
+            key.public.clone().public,
             unhex(&data(&format!("{name}.public.hex")))
         );
         let (_, sig) = keys.sign(&id, b"payload").await.unwrap();
-        verify(&key.private.public_key(), b"payload", &sig);
+        verify(&key.public.clone(), b"payload", &sig);
         assert!(store
             .key_record(&id)
             .await

@@ -7,8 +7,12 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use notary_common::dsn::MysqlDsn;
 use notary_common::tls::ServerTlsFiles;
+use notary_proto::key_management_client::KeyManagementClient;
+use notary_proto::signer_client::SignerClient;
+use notary_proto::{CreateKeyRequest, KeyId, SignatureRequest};
 use notary_signer::grpc::RunningServer;
 use notary_signer::keystore::{Backend, KeyService, Passphrases, SqlKeyStore};
+use notary_tuf::keys::{KeyType, PublicKey};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// The passphrase the Go reference signer used for the vectors in tests/data.
@@ -157,6 +161,62 @@ pub async fn connect(
         .tls_config(tls)?
         .connect()
         .await
+}
+
+/// A channel to a signer process on 127.0.0.1:`port`, with the trusted client identity.
+pub async fn channel_to_port(pki: &Pki, port: u16) -> Channel {
+    Channel::from_shared(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+                .identity(Identity::from_pem(&pki.client.0, &pki.client.1))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// CreateKey; checks that the answer's key ID matches its public key.
+pub async fn create_key(
+    channel: &Channel,
+    gun: &str,
+    role: &str,
+    alg: &str,
+) -> Result<PublicKey, tonic::Status> {
+    let resp = KeyManagementClient::new(channel.clone())
+        .create_key(CreateKeyRequest {
+            algorithm: alg.into(),
+            gun: gun.into(),
+            role: role.into(),
+        })
+        .await?
+        .into_inner();
+    let info = resp.key_info.expect("keyInfo is always set");
+    let key_type = info
+        .algorithm
+        .expect("keyInfo.algorithm is always set")
+        .algorithm;
+    let public = PublicKey::new(KeyType::parse(&key_type), resp.public_key);
+    assert_eq!(info.key_id.unwrap().id, public.key_id());
+    Ok(public)
+}
+
+/// Sign.
+pub async fn sign(
+    channel: &Channel,
+    key_id: &str,
+    content: &[u8],
+) -> Result<notary_proto::Signature, tonic::Status> {
+    SignerClient::new(channel.clone())
+        .sign(SignatureRequest {
+            key_id: Some(KeyId { id: key_id.into() }),
+            content: content.to_vec(),
+        })
+        .await
+        .map(|r| r.into_inner())
 }
 
 /// A database for one test: a SQLite file in a temp dir, or a random MySQL database that is
