@@ -266,6 +266,15 @@ pub async fn open_pkcs11_store(
 pub async fn open_key_service(config: &SignerConfig) -> Result<Arc<KeyService>, SetupError> {
     if let Some(store) = open_pkcs11_store(config).await? {
         tracing::info!(token = %store.token().name(), "keys are created and used in the PKCS#11 token");
+        match store.database_key_count().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                keys = n,
+                "keys are still in the database (private_keys); they sign until moved with \
+                 `notary-signer pkcs11-import`"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot count the keys left in the database"),
+        }
         return Ok(Arc::new(KeyService::new(Arc::new(store))));
     }
     let store: Arc<dyn KeyStore> = match &config.storage {

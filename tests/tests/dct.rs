@@ -38,6 +38,17 @@ fn suite_passes(spec: StackSpec, registry_port: u16) {
 
 /// [`suite_passes`] on a MariaDB pair: server 2445n, signer 2795n, registry 2545n.
 fn pair_passes(server_bin: PathBuf, signer_bin: PathBuf, n: u16, db_prefix: &str) {
+    pair_passes_with(server_bin, signer_bin, n, db_prefix, Vec::new());
+}
+
+/// [`pair_passes`] with extra `start-pair.sh` settings.
+fn pair_passes_with(
+    server_bin: PathBuf,
+    signer_bin: PathBuf,
+    n: u16,
+    db_prefix: &str,
+    env: Vec<(String, String)>,
+) {
     suite_passes(
         StackSpec {
             server_bin,
@@ -46,7 +57,7 @@ fn pair_passes(server_bin: PathBuf, signer_bin: PathBuf, n: u16, db_prefix: &str
             signer_port: 27950 + n,
             db_prefix: db_prefix.into(),
             reset_db: true,
-            env: Vec::new(),
+            env,
         },
         25450 + n,
     );
@@ -167,6 +178,24 @@ fn dct_suite_passes_against_the_go_server_on_our_signer() {
     }
     let _one_at_a_time = serial();
     pair_passes(server, signer, 4, "e2e_dct_go_rssig");
+}
+
+/// Issue 18: push, sign, pull, delegate and revoke with the signer's keys in a SoftHSM2 token.
+#[test]
+fn dct_suite_passes_against_our_server_on_our_pkcs11_signer() {
+    let server = our_bin("notary-server");
+    let signer = our_bin("notary-signer");
+    if dct::require_docker(&[&server, &signer]) {
+        return;
+    }
+    let _one_at_a_time = serial();
+    pair_passes_with(
+        server,
+        signer,
+        6,
+        "e2e_dct_rs_p11",
+        vec![("SIGNER_PKCS11".into(), "1".into())],
+    );
 }
 
 #[test]

@@ -260,6 +260,19 @@ impl Pkcs11KeyStore {
         &self.db
     }
 
+    /// Live keys still in the database's `private_keys` (not yet imported into the token).
+    pub async fn database_key_count(&self) -> Result<i64, KeyStoreError> {
+        self.db
+            .with_conn(|conn| {
+                private_keys::table
+                    .filter(private_keys::deleted_at.is_null())
+                    .count()
+                    .get_result(conn)
+                    .map_err(db_err)
+            })
+            .await
+    }
+
     fn token_key(&self, key_id: &str, object_id: &str, key_type: KeyType) -> TokenKey {
         TokenKey {
             token: self.token.clone(),
