@@ -537,6 +537,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn p256_points_and_secrets_round_trip() {
+        let key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+        let public = key.public_key();
+        let point = public.p256_point().unwrap();
+        assert_eq!((point.len(), point[0]), (65, 4), "uncompressed SEC1");
+        assert_eq!(PublicKey::from_p256_point(&point).unwrap(), public);
+        assert!(PublicKey::from_p256_point(&point[..64]).is_err());
+        // The secret rebuilds the same key.
+        let secret = key.secret_bytes();
+        let sk = p256::SecretKey::from_slice(&secret).unwrap();
+        assert_eq!(
+            sk.public_key().to_encoded_point(false).as_bytes(),
+            point.as_slice()
+        );
+        let ed = PrivateKey::generate(&KeyType::Ed25519).unwrap();
+        let again =
+            PrivateKey::from_go_private_bytes(&KeyType::Ed25519, &ed.secret_bytes()).unwrap();
+        assert_eq!(again.public_key(), ed.public_key());
+    }
+
+    #[test]
     fn key_type_round_trip() {
         for s in [
             "ed25519",
