@@ -104,12 +104,9 @@ impl Ed25519NoteSigner {
         let rest = skey
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("prefix"))?;
-        let mut parts = rest.split('+');
-        let (Some(name), Some(id), Some(key64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("fields"));
-        };
+        // The key is base64, which may itself hold `+`: split off the first two fields only.
+        let (name, rest) = rest.split_once('+').ok_or_else(|| bad("fields"))?;
+        let (id, key64) = rest.split_once('+').ok_or_else(|| bad("fields"))?;
         let raw = base64_decode(key64).ok_or_else(|| bad("base64"))?;
         let seed: [u8; 32] = match raw.split_first() {
             Some((&ALG_ED25519, seed)) => seed.try_into().map_err(|_| bad("seed length"))?,
