@@ -12,6 +12,23 @@
 //! - [`note`]: C2SP signed-note with Ed25519, pluggable signer, `vkey` verifier keys;
 //! - [`tiles`]: C2SP tlog-tiles paths, hash tile contents, entry bundles.
 //!
+//! # Example
+//!
+//! ```
+//! use notary_tlog::{prove_inclusion, verify_inclusion, Checkpoint, LeafRecord, MemoryHashStore};
+//!
+//! let mut log = MemoryHashStore::new();
+//! let record = LeafRecord::for_metadata("docker.io/library/alpine", "targets", 2, b"{}", chrono::Utc::now());
+//! let index = log.append(record.encode()?.as_bytes())?;
+//!
+//! let head = Checkpoint::new("notary.example.com/tlog", log.size(), log.root()?)?;
+//! // head.sign(&key, &signer).await publishes it as a note; Checkpoint::open verifies one.
+//!
+//! let proof = prove_inclusion(index, head.size(), &log)?;
+//! verify_inclusion(&proof, index, head.size(), record.leaf_hash()?, head.root())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Crates
 //!
 //! Merkle proofs are not written here. The arithmetic is `tlog_tiles` and the note format is

@@ -23,6 +23,9 @@ pub const TILE_WIDTH: u16 = 1 << TILE_HEIGHT;
 /// Highest tile level that can hold anything in a tree of at most 2^64 leaves (`8·7 = 56`
 /// levels up; level 8 would start at 2^64). C2SP's path grammar allows up to 63.
 pub const MAX_TILE_LEVEL: u8 = 7;
+/// [`HashTile::for_growth`] takes sizes below 2^56: `tlog_tiles` walks the levels until the size
+/// shifted by `8·L` is zero, and would shift a `u64` by 64 past that. 7·10^16 leaves is plenty.
+pub const MAX_TILED_SIZE: u64 = 1 << 56;
 
 /// A hash tile coordinate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,14 +89,23 @@ impl HashTile {
 
     /// The hash tiles to (re)publish when the tree grows from `old_size` to `new_size` leaves,
     /// lowest level first: full tiles completed since, then the new partial tile of each level.
-    pub fn for_growth(old_size: u64, new_size: u64) -> Vec<Self> {
-        tlog_tiles::Tile::new_tiles(TILE_HEIGHT, old_size, new_size.max(old_size))
-            .into_iter()
-            .filter_map(|t| {
-                let width = u16::try_from(t.width()).ok()?;
-                Self::new(t.level(), t.level_index(), width).ok()
-            })
-            .collect()
+    /// One element per tile, so call it per publication, not from 0 on a large log. Sizes must
+    /// be below [`MAX_TILED_SIZE`]; a shrinking tree needs no tiles.
+    pub fn for_growth(old_size: u64, new_size: u64) -> Result<Vec<Self>, Error> {
+        if new_size >= MAX_TILED_SIZE {
+            return Err(Error::InvalidInput(format!(
+                "tree size {new_size} is beyond tiling"
+            )));
+        }
+        Ok(
+            tlog_tiles::Tile::new_tiles(TILE_HEIGHT, old_size, new_size.max(old_size))
+                .into_iter()
+                .filter_map(|t| {
+                    let width = u16::try_from(t.width()).ok()?;
+                    Self::new(t.level(), t.level_index(), width).ok()
+                })
+                .collect(),
+        )
     }
 
     /// The tile's contents, read from `store` for a tree of `tree_size` leaves. Refuses a tile
@@ -156,15 +168,15 @@ impl EntryBundle {
     }
 
     /// The entry bundles to (re)publish when the tree grows from `old_size` to `new_size`.
-    pub fn for_growth(old_size: u64, new_size: u64) -> Vec<Self> {
-        HashTile::for_growth(old_size, new_size)
+    pub fn for_growth(old_size: u64, new_size: u64) -> Result<Vec<Self>, Error> {
+        Ok(HashTile::for_growth(old_size, new_size)?
             .into_iter()
             .filter(|t| t.level == 0)
             .map(|t| Self {
                 index: t.index,
                 width: t.width,
             })
-            .collect()
+            .collect())
     }
 
     /// Encodes the bundle body from its entries (at most 256, each at most 65535 bytes).

@@ -28,7 +28,7 @@ fn paths(tiles: &[HashTile]) -> Vec<String> {
 #[test]
 fn tiles_to_publish() {
     assert_eq!(
-        paths(&HashTile::for_growth(0, 1000)),
+        paths(&HashTile::for_growth(0, 1000).unwrap()),
         [
             "tile/0/000",
             "tile/0/001",
@@ -38,7 +38,7 @@ fn tiles_to_publish() {
         ]
     );
     assert_eq!(
-        paths(&HashTile::for_growth(1000, 1300)),
+        paths(&HashTile::for_growth(1000, 1300).unwrap()),
         [
             "tile/0/003",
             "tile/0/004",
@@ -48,6 +48,7 @@ fn tiles_to_publish() {
     );
     assert_eq!(
         EntryBundle::for_growth(1000, 1300)
+            .unwrap()
             .iter()
             .map(EntryBundle::path)
             .collect::<Vec<_>>(),
@@ -57,12 +58,20 @@ fn tiles_to_publish() {
             "tile/entries/005.p/20"
         ]
     );
-    assert!(HashTile::for_growth(5, 5).is_empty());
-    assert!(HashTile::for_growth(0, 0).is_empty());
-    assert!(HashTile::for_growth(6, 5).is_empty());
+    assert!(HashTile::for_growth(5, 5).unwrap().is_empty());
+    assert!(HashTile::for_growth(0, 0).unwrap().is_empty());
+    assert!(HashTile::for_growth(6, 5).unwrap().is_empty());
+    assert_eq!(
+        HashTile::for_growth((1 << 56) - 2, (1 << 56) - 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(HashTile::for_growth(0, 1 << 56).is_err());
+    assert!(EntryBundle::for_growth(0, u64::MAX).is_err());
     // Level 2 first appears at 65536 leaves.
     assert_eq!(
-        paths(&HashTile::for_growth(65535, 65536)),
+        paths(&HashTile::for_growth(65535, 65536).unwrap()),
         ["tile/0/255", "tile/1/000", "tile/2/000.p/1"]
     );
 }
@@ -78,6 +87,7 @@ fn tile_contents_are_the_tree_levels() {
     let size = 1300;
     let s = store(size);
     let level0: Vec<Hash> = HashTile::for_growth(0, size)
+        .unwrap()
         .iter()
         .filter(|t| t.level() == 0)
         .flat_map(|t| split(&t.read(size, &s).unwrap()))
