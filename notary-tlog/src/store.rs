@@ -17,6 +17,9 @@ use crate::error::{Error, StoreError};
 use crate::merkle::{self, Hash};
 
 /// Reads stored hashes by stored-hash index.
+///
+/// Synchronous on purpose: the server's SQL storage (diesel) is synchronous and already runs
+/// inside `spawn_blocking`, so a proof is computed there in one go.
 pub trait HashStore {
     /// Returns the hashes at `indexes`, in the same order and of the same length. The callers in
     /// this crate ask in increasing index order, which lets SQL stores read one range.
