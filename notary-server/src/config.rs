@@ -28,7 +28,11 @@
 //!   `auth.options.realm`, `.service`, `.issuer`, `.rootcertbundle` (all required strings;
 //!   the bundle path is relative to the config file) and `.autoredirect` (bool); absent or
 //!   `""` means no authentication. Any other value is refused at start: Go runs without
-//!   authentication then, so a typo (`Token`, `htpasswd`) would silently open the server.
+//!   authentication then, so a typo (`Token`, `htpasswd`) would silently open the server;
+//! - `transparency_log.enabled`* (default false), `.origin`* (the log's name on its
+//!   checkpoints, default `notary-server`), `.interval_ms`* (checkpoint interval, default
+//!   1000), `.public`* (serve the log when token auth is on; default false): see
+//!   [`crate::tlog`]. Needs SQL storage.
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +76,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.options.issuer",
     "auth.options.rootcertbundle",
     "auth.options.autoredirect",
+    "transparency_log.enabled",
+    "transparency_log.origin",
+    "transparency_log.interval_ms",
+    "transparency_log.public",
 ];
 
 /// Default `caching.max_age.current_metadata` (seconds).
@@ -148,6 +156,65 @@ pub struct Config {
     /// Apply pending MySQL migrations at start (the `-migrate` flag, not a file
     /// setting; SQLite always migrates).
     pub migrate: bool,
+    /// The transparency log, when `transparency_log.enabled`.
+    pub transparency_log: Option<TransparencyLogConfig>,
+    /// `-log-backfill`: append log leaves for every stored file that has none, publish a
+    /// checkpoint, and exit.
+    pub log_backfill: bool,
+}
+
+/// `transparency_log.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransparencyLogConfig {
+    /// Origin line of the checkpoints.
+    pub origin: String,
+    /// Checkpoint interval.
+    pub interval: std::time::Duration,
+    /// Serve the log API when token auth is on.
+    pub public: bool,
+}
+
+fn transparency_log(
+    file: &ConfigFile,
+    storage: &StorageConfig,
+) -> Result<Option<TransparencyLogConfig>, ConfigError> {
+    if !file.get_bool("transparency_log.enabled")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    if matches!(storage, StorageConfig::Memory) {
+        return Err(bad(
+            "transparency_log.enabled",
+            "needs mysql or sqlite3 storage: the log lives in the database",
+        ));
+    }
+    let origin = file
+        .get_str("transparency_log.origin")?
+        .unwrap_or_else(|| "notary-server".to_string());
+    // The origin doubles as the note key name: no spaces, no '+' (C2SP signed-note).
+    if origin.is_empty()
+        || origin.contains('+')
+        || origin.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "transparency_log.origin",
+            format!("{origin:?} must be non-empty, without spaces or '+'"),
+        ));
+    }
+    let interval_ms = match file.get_i64("transparency_log.interval_ms")? {
+        None => 1000,
+        Some(n) if (10..=3_600_000).contains(&n) => n as u64,
+        Some(n) => {
+            return Err(bad(
+                "transparency_log.interval_ms",
+                format!("must be between 10 and 3600000, got {n}"),
+            ))
+        }
+    };
+    Ok(Some(TransparencyLogConfig {
+        origin,
+        interval: std::time::Duration::from_millis(interval_ms),
+        public: file.get_bool("transparency_log.public")?.unwrap_or(false),
+    }))
 }
 
 /// `trust_service`.
@@ -281,6 +348,7 @@ impl Config {
             DEFAULT_MAX_UPLOAD_DELEGATIONS,
         )?;
         let auth = token_auth(file)?;
+        let transparency_log = transparency_log(file, &storage)?;
         Ok(Config {
             http_addr,
             tls,
@@ -295,6 +363,8 @@ impl Config {
             log_level,
             auth,
             migrate: false,
+            transparency_log,
+            log_backfill: false,
         })
     }
 

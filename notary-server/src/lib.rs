@@ -32,6 +32,7 @@ pub mod domain;
 pub mod http;
 pub mod signer_client;
 pub mod storage;
+pub mod tlog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +122,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let metrics = Metrics::new();
     let (store, sql) = open_store_and_pool(&config.storage, config.migrate)?;
+    // With the log on, every update writes its leaves: swap in a store that does.
+    let (store, sql) = match (&config.transparency_log, sql) {
+        (Some(_), Some(sql)) => {
+            sql.tlog_ensure_tables().await?;
+            let sql = sql.with_transparency_log(true);
+            (Arc::new(sql.clone()) as Arc<dyn MetaStore>, Some(sql))
+        }
+        (_, sql) => (store, sql),
+    };
+    let log_sql = sql.clone();
     if let Some(sql) = sql {
         metrics.set_pool_source(Arc::new(move || pool_use(&sql)));
     }
@@ -184,6 +195,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let crypto: Arc<dyn CryptoService> = Arc::new(InstrumentedCrypto::new(crypto, metrics.clone()));
+    let log = match (&config.transparency_log, log_sql) {
+        (Some(settings), Some(sql)) => {
+            let log = Arc::new(tlog::TransparencyLog::new(
+                sql,
+                crypto.clone(),
+                tlog::LogConfig {
+                    origin: settings.origin.clone(),
+                    interval: settings.interval,
+                },
+            ));
+            if config.log_backfill {
+                let added = log.backfill().await.context("transparency log backfill")?;
+                let size = log.step().await.context("transparency log checkpoint")?;
+                tracing::warn!(added, size, "transparency log backfilled");
+                println!("transparency log: appended {added} leaves; tree size {size}");
+                return Ok(());
+            }
+            tracing::info!(origin = %settings.origin, "transparency log enabled");
+            Some(log)
+        }
+        _ if config.log_backfill => {
+            anyhow::bail!("-log-backfill needs transparency_log.enabled and SQL storage")
+        }
+        _ => None,
+    };
 
     let mut state = AppState::new(store, crypto, config.trust.key_type());
     state.caching = config.caching;
@@ -194,10 +230,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_parts: config.max_upload_parts,
         max_delegations: config.max_upload_delegations,
     };
+    // The log names every repository: with token auth on, serve it only if told to.
+    let log_public = config.transparency_log.as_ref().is_some_and(|l| l.public);
+    state.tlog = log.clone().filter(|_| authorizer.is_none() || log_public);
     state.authorizer = authorizer;
     state.metrics = metrics;
     state.health = health;
     let checks = state.health.spawn();
+    let log_task = log.map(tlog::TransparencyLog::spawn);
     let state = web::Data::new(state);
 
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
@@ -228,6 +268,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let result = server.run().await;
     checks.abort();
+    if let Some(task) = log_task {
+        task.abort();
+    }
     result.context("server failed")?;
     tracing::info!("notary-server stopped");
     Ok(())

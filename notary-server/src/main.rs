@@ -26,6 +26,10 @@ struct Args {
     /// Apply pending MySQL migrations before serving (SQLite always migrates).
     #[arg(long)]
     migrate: bool,
+    /// Append transparency-log leaves for every stored file that has none (a database
+    /// filled before the log was on, by Go or by us), publish a checkpoint, and exit.
+    #[arg(long)]
+    log_backfill: bool,
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         }
     };
     config.migrate = args.migrate;
+    config.log_backfill = args.log_backfill;
     let format: LogFormat = match args.logf.parse() {
         Ok(f) => f,
         Err(e) => {

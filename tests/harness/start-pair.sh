@@ -30,6 +30,8 @@
 #                        all four set = the server requires Docker registry tokens
 #                        (auth type "token"); unset = no auth
 #   START_WAIT [60]      seconds to wait for each service
+#   TRANSPARENCY_LOG [0] 1 = the server (ours) keeps a transparency log (checkpoint every
+#                        200 ms, origin localhost/notary-log); Go's server ignores the section
 #   SIGNER_PKCS11 [0]    1 = the signer keeps its keys in a fresh SoftHSM2 token made in
 #                        WORKDIR/softhsm (label notary, PIN 1234; ours only: Go's signer has
 #                        no PKCS#11 store)
@@ -49,7 +51,7 @@ work="$(cd "$1" && pwd)"
 : "${DB_HOST:=127.0.0.1}" "${DB_PORT:=3306}" "${RESET_DB:=0}"
 : "${SIGNER_ALIAS:=passwordalias1}" "${SIGNER_PASSPHRASE:=notary-signer-test-passphrase}"
 : "${KEY_ALGORITHM:=ecdsa}" "${LOG_LEVEL:=info}" "${LOG_FORMAT:=logfmt}" "${START_WAIT:=60}"
-: "${SIGNER_PKCS11:=0}"
+: "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}"
 : "${AUTH_TOKEN_REALM:=}" "${AUTH_TOKEN_SERVICE:=}" "${AUTH_TOKEN_ISSUER:=}" "${AUTH_TOKEN_ROOTCERT:=}"
 
 say() { echo "start-pair: $*"; }
@@ -191,6 +193,11 @@ if [ "$SIGNER_PKCS11" = 1 ]; then
         "${PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}")"
     signer_env=("SOFTHSM2_CONF=$softhsm_conf" "NOTARY_SIGNER_PKCS11_PIN=1234")
 fi
+log_json=""
+if [ "$TRANSPARENCY_LOG" = 1 ]; then
+    log_json=',
+  "transparency_log": {"enabled": true, "origin": "localhost/notary-log", "interval_ms": 200}'
+fi
 umask 077
 cat >"$work/signer-config.json" <<JSON
 {
@@ -228,7 +235,7 @@ cat >"$work/server-config.json" <<JSON
   "storage": {
     "backend": "mysql",
     "db_url": "$(dsn "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB")"
-  }$auth_json
+  }$auth_json$log_json
 }
 JSON
 umask 022

@@ -105,6 +105,10 @@ pub enum ApiError {
     /// `UNAVAILABLE` (503, our addition): database or signer unreachable.
     #[error("service unavailable")]
     Unavailable,
+    /// `LOG_NOT_FOUND` (404, our addition): no such transparency-log entry, tile or
+    /// checkpoint (yet); detail says which.
+    #[error("not in the transparency log: {0}")]
+    LogNotFound(String),
     /// `REQUEST_TOO_LARGE` (413, our addition): body above `server.max_request_bytes`.
     #[error("request too large")]
     RequestTooLarge {
@@ -180,6 +184,7 @@ impl ApiError {
             ApiError::NoKeyAlgorithm => "NO_KEYALGORITHM",
             ApiError::GenericNotFound => "GENERIC_NOT_FOUND",
             ApiError::Unavailable => "UNAVAILABLE",
+            ApiError::LogNotFound(_) => "LOG_NOT_FOUND",
             ApiError::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
             ApiError::TooManyParts { .. } => "TOO_MANY_PARTS",
             ApiError::TooManyDelegations { .. } => "TOO_MANY_DELEGATIONS",
@@ -210,6 +215,7 @@ impl ApiError {
             ApiError::NoKeyAlgorithm => "The server does not have a key algorithm configured.",
             ApiError::GenericNotFound => "You have requested a resource that does not exist.",
             ApiError::Unavailable => "The service is temporarily unavailable.",
+            ApiError::LogNotFound(_) => "The transparency log has no such entry, tile or checkpoint.",
             ApiError::RequestTooLarge { .. } => {
                 "The request body is larger than this server accepts."
             }
@@ -229,7 +235,9 @@ impl ApiError {
     /// The HTTP status of the code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MetadataNotFound { .. } | ApiError::GenericNotFound => StatusCode::NOT_FOUND,
+            ApiError::MetadataNotFound { .. }
+            | ApiError::GenericNotFound
+            | ApiError::LogNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidUpdate(_)
             | ApiError::OldVersion
             | ApiError::MalformedUpload
@@ -260,7 +268,9 @@ impl ApiError {
             ApiError::InvalidUpdate(detail) | ApiError::Unknown(detail) => detail.clone(),
             ApiError::OldVersion => Some(json!({})),
             ApiError::InvalidRole(role) => Some(Value::String(role.clone())),
-            ApiError::InvalidGun(msg) => Some(Value::String(msg.clone())),
+            ApiError::InvalidGun(msg) | ApiError::LogNotFound(msg) => {
+                Some(Value::String(msg.clone()))
+            }
             ApiError::InvalidParameters(detail) => Some(detail.clone()),
             ApiError::Unauthorized { detail, .. } => Some(detail.clone()),
             ApiError::RequestTooLarge { limit } => Some(json!({ "limit": limit })),
@@ -319,6 +329,25 @@ impl ApiError {
             }
             other => {
                 tracing::error!(error = %other, "storage read failed");
+                ApiError::unknown()
+            }
+        }
+    }
+}
+
+impl From<crate::tlog::LogError> for ApiError {
+    fn from(err: crate::tlog::LogError) -> Self {
+        use crate::tlog::LogError;
+        match err {
+            LogError::NotFound(what) => ApiError::LogNotFound(what),
+            LogError::BadRequest(why) => ApiError::InvalidParameters(Value::String(why)),
+            LogError::Store(e) => ApiError::from_store_read(e),
+            LogError::Signer(e) => {
+                tracing::error!(error = %e, "transparency log: signer failed");
+                ApiError::Unavailable
+            }
+            LogError::Other(e) => {
+                tracing::error!(error = %e, "transparency log failed");
                 ApiError::unknown()
             }
         }

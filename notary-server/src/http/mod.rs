@@ -71,6 +71,8 @@ pub struct AppState {
     pub health: Health,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The transparency log's read API, when the log is on (and public).
+    pub tlog: Option<Arc<crate::tlog::TransparencyLog>>,
 }
 
 impl AppState {
@@ -93,6 +95,7 @@ impl AppState {
             authorizer: None,
             health: Health::new(),
             metrics: Metrics::new(),
+            tlog: None,
         }
     }
 }
@@ -153,6 +156,11 @@ async fn route_and_serve(
     let path = percent_decode_str(req.uri().path())
         .decode_utf8_lossy()
         .into_owned();
+    if let Some(log) = &state.tlog {
+        if path.starts_with(crate::tlog::http::PREFIX) {
+            return (crate::tlog::http::serve(req, log).await, None);
+        }
+    }
     let route = match routes::resolve(req.method().as_str(), &path) {
         Resolution::MethodNotAllowed => return (HttpResponse::MethodNotAllowed().finish(), None),
         Resolution::Redirect(clean) => {

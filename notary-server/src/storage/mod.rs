@@ -34,6 +34,7 @@
 mod memory;
 pub mod schema;
 mod sql;
+mod tlog_sql;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +48,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::MetaCache;
 pub use memory::MemoryStore;
 pub use sql::{PoolOptions, SqlStore};
+pub use tlog_sql::{Integrated, LogLeaf, LogState};
 
 /// Role name of the timestamp metadata: its rows feed the changefeed.
 pub const TIMESTAMP_ROLE: &str = "timestamp";

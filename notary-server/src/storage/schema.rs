@@ -39,3 +39,36 @@ diesel::table! {
         created_at -> Nullable<Timestamp>,
     }
 }
+
+// Ours, not Go's: the transparency log (see `crate::tlog`).
+diesel::table! {
+    tlog_leaves (id) {
+        id -> BigInt,
+        leaf_index -> Nullable<BigInt>,
+        created_at -> Nullable<Timestamp>,
+        gun -> Text,
+        role -> Text,
+        version -> Integer,
+        sha256 -> Text,
+        leaf -> Binary,
+    }
+}
+
+diesel::table! {
+    tlog_hashes (idx) {
+        idx -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    tlog_state (id) {
+        id -> Integer,
+        tree_size -> BigInt,
+        checkpoint_size -> BigInt,
+        checkpoint -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        public_key -> Nullable<Binary>,
+        updated_at -> Nullable<Timestamp>,
+    }
+}

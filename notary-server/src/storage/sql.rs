@@ -27,6 +27,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::schema::{changefeed, server_key_owners, tuf_files};
+use super::tlog_sql;
 use super::{
     check_batch, now_utc, sha256_hex, Change, ChangeQuery, MetaStore, MetaUpdate, StoreError,
     StoredFile, CATEGORY_DELETION, CATEGORY_UPDATE, TIMESTAMP_ROLE,
@@ -182,6 +183,8 @@ pub struct SqlStore {
     workers: Arc<Workers>,
     cache: Option<Arc<MetaCache>>,
     cursor: Arc<Mutex<FeedCursor>>,
+    /// Whether each update also writes its transparency-log leaves ([`crate::tlog`]).
+    tlog: bool,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -253,6 +256,7 @@ impl SqlStore {
             workers,
             cache: None,
             cursor: Arc::default(),
+            tlog: false,
         };
         Ok(store.with_cache(CacheOptions::from_env()))
     }
@@ -285,6 +289,17 @@ impl SqlStore {
         self
     }
 
+    /// Makes every update also write its transparency-log leaves, in the same transaction.
+    pub fn with_transparency_log(mut self, on: bool) -> Self {
+        self.tlog = on;
+        self
+    }
+
+    /// Whether updates write transparency-log leaves.
+    pub fn transparency_log(&self) -> bool {
+        self.tlog
+    }
+
     /// Reads new changefeed rows now and invalidates their GUNs (what the background
     /// thread does every poll interval). Blocking.
     pub fn sync_cache(&self) -> Result<(), StoreError> {
@@ -313,7 +328,7 @@ impl SqlStore {
     }
 
     /// Runs `job` with a pooled connection on one of the store's database threads.
-    async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
+    pub(super) async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -529,7 +544,7 @@ fn is_connection_loss(message: &str) -> bool {
     PATTERNS.iter().any(|p| message.contains(p))
 }
 
-fn map_error(e: DieselError) -> StoreError {
+pub(super) fn map_error(e: DieselError) -> StoreError {
     match &e {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
             StoreError::Unavailable(info.message().to_owned())
@@ -684,6 +699,7 @@ fn update_many_blocking(
     conn: &mut AnyConnection,
     gun: &str,
     updates: Vec<MetaUpdate>,
+    tlog: bool,
 ) -> Result<Vec<StoredFile>, StoreError> {
     let min_per_role = check_batch(&updates)?;
     if case_variant_stored(conn, gun)? {
@@ -698,9 +714,17 @@ fn update_many_blocking(
     let now = now_utc();
     let naive = now.naive_utc();
     let hashes: Vec<String> = updates.iter().map(|u| sha256_hex(&u.data)).collect();
+    let leaves: Vec<Vec<u8>> = if tlog {
+        updates
+            .iter()
+            .map(|u| tlog_sql::leaf_bytes(gun, u, now))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
     let batch = match conn {
         AnyConnection::Mysql(mysql) => {
-            mysql_batch(gun, &updates, &hashes, naive).map(|sql| (mysql, sql))
+            mysql_batch(gun, &updates, &hashes, &leaves, naive).map(|sql| (mysql, sql))
         }
         AnyConnection::Sqlite(_) => None,
     };
@@ -749,6 +773,9 @@ fn update_many_blocking(
                         })
                         .execute(conn)?;
                 }
+            }
+            if !leaves.is_empty() {
+                tlog_sql::insert_leaves(conn, gun, &updates, &hashes, &leaves, naive)?;
             }
             Ok(())
         });
@@ -823,6 +850,7 @@ fn mysql_batch(
     gun: &str,
     updates: &[MetaUpdate],
     hashes: &[String],
+    leaves: &[Vec<u8>],
     now: NaiveDateTime,
 ) -> Option<String> {
     use std::fmt::Write as _;
@@ -861,6 +889,9 @@ fn mysql_batch(
                 hex::encode(CATEGORY_UPDATE),
             );
         }
+    }
+    if !leaves.is_empty() {
+        tlog_sql::push_leaf_inserts(&mut sql, gun, updates, hashes, leaves, &at);
     }
     sql.push_str("COMMIT");
     Some(sql)
@@ -1080,8 +1111,9 @@ impl MetaStore for SqlStore {
         }
         let ticket = self.cache.as_deref().map(MetaCache::ticket);
         let g = gun.to_owned();
+        let tlog = self.tlog;
         let result = self
-            .run(move |conn| update_many_blocking(conn, &g, updates))
+            .run(move |conn| update_many_blocking(conn, &g, updates, tlog))
             .await;
         if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
             match &result {

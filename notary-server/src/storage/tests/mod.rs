@@ -12,6 +12,7 @@ mod fixtures;
 mod mysql;
 mod proxy;
 mod sqlite;
+mod tlog;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
