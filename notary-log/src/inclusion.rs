@@ -243,10 +243,12 @@ async fn fetch_proof(
                 attempt += 1;
                 tokio::time::sleep(options.retry_delay).await;
             }
-            Err(FetchError::NotFound { .. }) => return Err(format!(
+            Err(FetchError::NotFound { .. }) => {
+                return Err(format!(
                 "the log has no leaf for version {} with sha256 {} (404): this file was not logged",
                 query.version, query.sha256
-            )),
+            ))
+            }
             Err(e) => return Err(format!("cannot fetch the proof: {e}")),
         }
     };
