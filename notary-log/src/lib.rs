@@ -5,11 +5,11 @@
 //! Nothing here trusts the server: every checkpoint is opened with a verifier key the user pins
 //! (never the server's `/key` answer), and every proof is checked against such a checkpoint.
 //!
-//! - [`source`]: the [`LogSource`] trait the log is read through, and the wire formats;
-//! - [`http`]: the HTTPS implementation;
-//! - [`inclusion`]: `verify-inclusion`;
-//! - [`consistency`]: `verify-consistency`;
-//! - [`monitor`]: `monitor`.
+//! - [`source`], the [`LogSource`] trait the log is read through, and the wire formats;
+//! - [`http`], the HTTPS implementation;
+//! - [`inclusion`], `verify-inclusion`;
+//! - [`consistency`], `verify-consistency`;
+//! - [`mod@monitor`], `monitor`.
 
 pub mod consistency;
 pub mod http;
