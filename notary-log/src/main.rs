@@ -1,4 +1,8 @@
 //! `notary-log`: verify a Notary server's transparency log with a pinned verifier key.
+//!
+//! Exit statuses: 0 verified; 1 a verification failed (FAIL, FORK, TAMPERED, MALFORMED, root
+//! mismatch); 2 `monitor` found files MISSING and nothing worse; 3 something could not be checked
+//! (usage, network, 5xx).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +18,8 @@ use notary_log::{
 #[command(
     name = "notary-log",
     version,
-    about = "Verify a Notary server's transparency log against a pinned verifier key"
+    about = "Verify a Notary server's transparency log against a pinned verifier key",
+    after_help = "Exit status: 0 verified; 1 a verification failed (FAIL, FORK, TAMPERED, MALFORMED, root mismatch); 2 monitor found files MISSING and nothing worse; 3 something could not be checked (usage, network, 5xx)."
 )]
 struct Cli {
     /// Server base URL, e.g. https://localhost:4443
@@ -71,7 +76,14 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 3 like other setup errors: clap's usual 2 is `monitor`'s MISSING.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 3 } else { 0 });
+        }
+    };
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
