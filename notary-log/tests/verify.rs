@@ -780,3 +780,262 @@ fn key_argument_is_a_file_or_a_vkey() {
         .contains("does not hold a verifier key"));
     assert!(parse_key_arg("nonsense").is_err());
 }
+
+// ---------------------------------------------------------------- over HTTP
+
+/// Serves a [`FakeLog`] over plain HTTP/1.1 (one request per connection), routing the paths and
+/// queries the way the server does, so the HTTP client is exercised too.
+async fn serve(log: std::sync::Arc<FakeLog>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request);
+                let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let (status, body) = match route(&log, &target).await {
+                    Ok(body) => ("200 OK", body),
+                    Err(FetchError::NotFound { .. }) => ("404 Not Found", b"not found".to_vec()),
+                    Err(FetchError::Status { status: 503, .. }) => {
+                        ("503 Service Unavailable", b"down".to_vec())
+                    }
+                    Err(_) => ("400 Bad Request", b"bad request".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn route(log: &FakeLog, target: &str) -> Result<Vec<u8>, FetchError> {
+    let url = url::Url::parse(&format!("http://x{target}")).unwrap();
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let num = |k: &str| query.get(k).map(|v| v.parse::<u64>().unwrap());
+    let path = percent_encoding::percent_decode_str(url.path())
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    if let Some(rest) = path.strip_prefix("/_notary_server/log/") {
+        return match rest {
+            "checkpoint" => log.checkpoint().await,
+            "key" => Ok(format!("{}\n", log.key.vkey()).into_bytes()),
+            "proof" => {
+                let q = LeafQuery {
+                    gun: query["gun"].clone(),
+                    role: query["role"].clone(),
+                    version: num("version").unwrap(),
+                    sha256: query["sha256"].clone(),
+                };
+                log.proof(&q, num("tree_size")).await
+            }
+            "consistency" => log.consistency(num("old").unwrap(), num("new")).await,
+            _ => match EntryBundle::parse(rest) {
+                Ok(bundle) => log.entry_bundle(&bundle).await,
+                Err(_) => Err(not_found(rest)),
+            },
+        };
+    }
+    let rest = path.strip_prefix("/v2/").ok_or_else(|| not_found(&path))?;
+    let (gun, file) = rest
+        .split_once("/_trust/tuf/")
+        .ok_or_else(|| not_found(&path))?;
+    let name = file.strip_suffix(".json").ok_or_else(|| not_found(&path))?;
+    match name.rsplit_once('.') {
+        Some((role, sum)) if sum.len() == 64 => log.metadata_by_checksum(gun, role, sum).await,
+        _ => log.metadata(gun, name).await,
+    }
+}
+
+#[tokio::test]
+async fn http_source_against_a_served_log() {
+    use notary_log::http::HttpSource;
+    // A GUN with a port, and a role and GUN needing escapes in paths and queries.
+    let mut log = FakeLog::with_repository(1).await;
+    let odd_gun = "localhost:5000/my app+x";
+    let bytes = meta("Targets", 1, "");
+    log.current
+        .insert((odd_gun.to_owned(), "targets".to_owned()), bytes.clone());
+    log.by_checksum.insert(
+        (odd_gun.to_owned(), "targets".to_owned(), sha_hex(&bytes)),
+        bytes.clone(),
+    );
+    let record = LeafRecord::for_metadata(
+        odd_gun,
+        "targets",
+        1,
+        &bytes,
+        Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap(),
+    );
+    log.append(record.encode().unwrap().into_bytes()).await;
+    for v in 3..=300 {
+        log.publish("timestamp", &meta("Timestamp", v, "")).await;
+    }
+    let old = log.notes[&5].clone();
+    let unknown_sum = sha_hex(b"nothing");
+    let log = std::sync::Arc::new(log);
+    let base = serve(log.clone()).await;
+    let source = HttpSource::new(&base, None, Duration::from_secs(10)).unwrap();
+
+    assert_eq!(source.unverified_key().await.unwrap().trim(), key(1).vkey());
+    let outcomes = verify_gun(&source, &key(1), GUN, &[], &no_retry()).await;
+    assert!(
+        outcomes.iter().all(RoleOutcome::is_ok),
+        "{:?}",
+        lines(&outcomes)
+    );
+    assert_eq!(outcomes.len(), 5);
+    let outcomes = verify_gun(
+        &source,
+        &key(1),
+        odd_gun,
+        &["targets".to_owned()],
+        &no_retry(),
+    )
+    .await;
+    assert_eq!(lines(&outcomes), ["ok targets v1 leaf 8 in tree 307"]);
+
+    let verified = verify_consistency(&source, &key(1), old.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(verified.new.size(), 307);
+
+    let report = monitor(
+        &source,
+        &key(1),
+        Some(old.as_bytes()),
+        &MonitorOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.summary(),
+        "307 entries, 307 ok, 0 tampered, 0 missing, tree root ok"
+    );
+
+    assert!(source
+        .metadata_by_checksum(GUN, "root", &unknown_sum)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn the_binary_end_to_end_over_http() {
+    let mut log = FakeLog::with_repository(1).await;
+    let old = log.notes[&4].clone();
+    let v1 = meta("Targets", 1, "");
+    log.by_checksum
+        .remove(&(GUN.to_owned(), "targets".to_owned(), sha_hex(&v1)));
+    let log = std::sync::Arc::new(log);
+    let base = serve(log.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("log.vkey");
+    std::fs::write(&key_file, format!("{}\n", key(1).vkey())).unwrap();
+    let old_file = dir.path().join("old.checkpoint");
+    std::fs::write(&old_file, &old).unwrap();
+    let state = dir.path().join("state");
+    std::fs::write(&state, &old).unwrap();
+    let run = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_notary-log"))
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let common = |rest: &[&str]| {
+        let mut v = vec![
+            "--server".to_owned(),
+            base.clone(),
+            "--key".to_owned(),
+            key_file.to_str().unwrap().to_owned(),
+        ];
+        v.extend(rest.iter().map(|s| (*s).to_owned()));
+        v
+    };
+
+    let (code, out) = run(common(&["verify-inclusion", GUN])).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.lines().count(), 5, "{out}");
+    let (code, out) = run(common(&["verify-inclusion", GUN, "--role", "targets/nope"])).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("FAIL targets/nope: "), "{out}");
+
+    let saved = dir.path().join("saved.checkpoint");
+    let (code, out) = run(common(&[
+        "verify-consistency",
+        old_file.to_str().unwrap(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read_to_string(&saved).unwrap(), log.note());
+
+    // targets v1 is gone: MISSING, exit 2, state kept as it was.
+    let (code, out) = run(common(&["monitor", "--state", state.to_str().unwrap()])).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("8 entries, 7 ok, 0 tampered, 1 missing, tree root ok"),
+        "{out}"
+    );
+    assert!(out.contains("state not saved"), "{out}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), old);
+    // The log alone verifies: the state moves on.
+    let (code, out) = run(common(&[
+        "monitor",
+        "--state",
+        state.to_str().unwrap(),
+        "--no-fetch",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), log.note());
+
+    // The key subcommand needs no pinned key and says what it prints is unverified.
+    let (code, out) = run(vec!["--server".to_owned(), base.clone(), "key".to_owned()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("UNVERIFIED"), "{out}");
+    assert!(out.contains(&key(1).vkey()), "{out}");
+
+    // A pinned key of another log: every check fails.
+    let other = dir.path().join("other.vkey");
+    std::fs::write(&other, key(2).vkey()).unwrap();
+    let (code, out) = run(vec![
+        "--server".to_owned(),
+        base.clone(),
+        "--key".to_owned(),
+        other.to_str().unwrap().to_owned(),
+        "verify-consistency".to_owned(),
+        saved.to_str().unwrap().to_owned(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("FAIL: the old checkpoint does not verify"),
+        "{out}"
+    );
+}
