@@ -7,6 +7,7 @@ use base64::Engine as _;
 use notary_tlog::{Checkpoint, LeafRecord, NoteKey};
 use sha2::{Digest, Sha256};
 
+use crate::consistency::{check_extends, ConsistencyError};
 use crate::source::{decode_hashes, FetchError, LeafQuery, LogSource, ProofResponse};
 
 /// The roles checked when none are named, before the delegations listed in the snapshot.
@@ -39,6 +40,8 @@ pub struct Included {
     pub tree_size: u64,
     /// The checkpoint (opened with the pinned key) the proof was checked against.
     pub checkpoint: Checkpoint,
+    /// Its signed note as received.
+    pub checkpoint_note: String,
 }
 
 /// The verdict for one role.
@@ -150,7 +153,8 @@ pub async fn verify_role(
     };
 
     let mut response = fetch_proof(source, &query, None, options).await?;
-    let checkpoint = Checkpoint::open(response.checkpoint.as_bytes(), key)
+    let checkpoint_note = response.checkpoint.clone();
+    let checkpoint = Checkpoint::open(checkpoint_note.as_bytes(), key)
         .map_err(|e| format!("the checkpoint does not verify with the pinned key: {e}"))?;
     if response.tree_size > checkpoint.size() {
         return Err(format!(
@@ -225,7 +229,48 @@ pub async fn verify_role(
         leaf_index: response.leaf_index,
         tree_size: response.tree_size,
         checkpoint,
+        checkpoint_note,
     })
+}
+
+/// The checkpoints a run of [`verify_gun`] was shown, checked against each other and against
+/// `saved` (a checkpoint kept from an earlier run): a server that proves each file in a
+/// different tree, or in a tree that does not extend the saved one, is showing a split view.
+/// Returns the largest checkpoint seen and its note, the next one to save.
+pub async fn check_views(
+    source: &dyn LogSource,
+    key: &NoteKey,
+    outcomes: &[RoleOutcome],
+    saved: Option<&Checkpoint>,
+) -> Result<Option<(Checkpoint, String)>, ConsistencyError> {
+    let mut seen: Vec<(&Checkpoint, Option<&str>)> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            RoleOutcome::Ok(i) => Some((&i.checkpoint, Some(i.checkpoint_note.as_str()))),
+            RoleOutcome::Fail { .. } => None,
+        })
+        .collect();
+    if seen.is_empty() {
+        return Ok(None);
+    }
+    if let Some(saved) = saved {
+        // A tree smaller than one already verified is a rollback, as in verify-consistency.
+        if let Some((smaller, _)) = seen.iter().find(|(cp, _)| cp.size() < saved.size()) {
+            return Err(ConsistencyError::Truncated {
+                old: saved.size(),
+                new: smaller.size(),
+            });
+        }
+        seen.push((saved, None));
+    }
+    seen.sort_by_key(|(cp, _)| cp.size());
+    for pair in seen.windows(2) {
+        check_extends(source, key, pair[0].0, pair[1].0).await?;
+    }
+    Ok(seen
+        .iter()
+        .rev()
+        .find_map(|(cp, note)| note.map(|n| ((*cp).clone(), n.to_owned()))))
 }
 
 /// The proof endpoint's answer, asking again on 404 as `options` say.

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use notary_log::http::HttpSource;
+use notary_log::inclusion::check_views;
 use notary_log::{
     monitor, parse_key_arg, verify_consistency, verify_gun, InclusionOptions, MonitorOptions,
 };
+use notary_tlog::Checkpoint;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +50,10 @@ enum Command {
         /// targets/... role in the current snapshot
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A checkpoint kept from before: every checkpoint shown must extend it, and the largest
+        /// is saved back when everything verified
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Check that the server's current log extends a checkpoint saved earlier
     VerifyConsistency {
@@ -117,17 +123,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
     match cli.command {
         Command::Key => unreachable!("handled above"),
-        Command::VerifyInclusion { gun, roles } => {
+        Command::VerifyInclusion { gun, roles, state } => {
+            let saved = match &state {
+                Some(path) if path.exists() => {
+                    let note = read(path)?;
+                    Some(Checkpoint::open(&note, &key).map_err(|e| {
+                        anyhow::anyhow!(
+                            "state {} does not verify with the pinned key: {e}",
+                            path.display()
+                        )
+                    })?)
+                }
+                _ => None,
+            };
             let outcomes =
                 verify_gun(&source, &key, &gun, &roles, &InclusionOptions::default()).await;
             for outcome in &outcomes {
                 println!("{outcome}");
             }
-            Ok(exit(if outcomes.iter().all(|o| o.is_ok()) {
-                0
-            } else {
-                1
-            }))
+            let mut ok = outcomes.iter().all(|o| o.is_ok());
+            match check_views(&source, &key, &outcomes, saved.as_ref()).await {
+                Ok(None) => {}
+                Ok(Some((largest, note))) => {
+                    println!(
+                        "ok: the checkpoints shown are consistent{} (largest: {} entries)",
+                        if saved.is_some() {
+                            " with each other and the saved state"
+                        } else {
+                            " with each other"
+                        },
+                        largest.size()
+                    );
+                    if let (Some(path), true) = (&state, ok) {
+                        write_atomically(path, note.as_bytes())?;
+                        println!("state saved: checkpoint of {} entries", largest.size());
+                    }
+                }
+                Err(e) => {
+                    ok = false;
+                    println!("{}: {e}", if e.is_fork() { "FORK" } else { "FAIL" });
+                }
+            }
+            Ok(exit(if ok { 0 } else { 1 }))
         }
         Command::VerifyConsistency {
             old_checkpoint,

@@ -400,6 +400,107 @@ async fn missing_role_and_unlisted_delegations() {
         .contains(&"FAIL targets: the server has no current file for this role (404)".to_owned()));
 }
 
+/// A split view: proves `root` in log B and everything else in log A.
+struct Split {
+    a: FakeLog,
+    b: FakeLog,
+}
+
+#[async_trait]
+impl LogSource for Split {
+    async fn checkpoint(&self) -> Result<Vec<u8>, FetchError> {
+        self.a.checkpoint().await
+    }
+    async fn proof(&self, leaf: &LeafQuery, n: Option<u64>) -> Result<Vec<u8>, FetchError> {
+        if leaf.role == "root" {
+            self.b.proof(leaf, n).await
+        } else {
+            self.a.proof(leaf, n).await
+        }
+    }
+    async fn consistency(&self, old: u64, new: Option<u64>) -> Result<Vec<u8>, FetchError> {
+        self.b.consistency(old, new).await
+    }
+    async fn entry_bundle(&self, bundle: &EntryBundle) -> Result<Vec<u8>, FetchError> {
+        self.a.entry_bundle(bundle).await
+    }
+    async fn metadata(&self, gun: &str, role: &str) -> Result<Vec<u8>, FetchError> {
+        self.a.metadata(gun, role).await
+    }
+    async fn metadata_by_checksum(
+        &self,
+        gun: &str,
+        role: &str,
+        sha256_hex: &str,
+    ) -> Result<Vec<u8>, FetchError> {
+        self.a.metadata_by_checksum(gun, role, sha256_hex).await
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_seen_by_one_run_must_agree() {
+    use notary_log::inclusion::check_views;
+    let mut log = FakeLog::with_repository(1).await;
+    let outcomes = verify_gun(&log, &key(1), GUN, &[], &no_retry()).await;
+    let (largest, note) = check_views(&log, &key(1), &outcomes, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((largest.size(), note), (8, log.note()));
+
+    // Against a saved state: an older one is fine, a newer one means the server went back.
+    let saved = Checkpoint::open(log.notes[&3].as_bytes(), &key(1)).unwrap();
+    check_views(&log, &key(1), &outcomes, Some(&saved))
+        .await
+        .unwrap();
+    log.publish("timestamp", &meta("Timestamp", 3, "")).await;
+    let newer = Checkpoint::open(log.note().as_bytes(), &key(1)).unwrap();
+    let err = check_views(&log, &key(1), &outcomes, Some(&newer))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConsistencyError::Truncated { old: 9, new: 8 }),
+        "{err}"
+    );
+
+    // Every proof verifies on its own, but in two trees that are not one history.
+    let a = FakeLog::with_repository(1).await;
+    let b = rewritten(&a, 1, 3).await;
+    let split = Split { a, b };
+    let outcomes = verify_gun(&split, &key(1), GUN, &[], &no_retry()).await;
+    assert!(
+        outcomes.iter().all(RoleOutcome::is_ok),
+        "{:?}",
+        lines(&outcomes)
+    );
+    assert!(lines(&outcomes).contains(&"ok root v1 leaf 0 in tree 11".to_owned()));
+    let err = check_views(&split, &key(1), &outcomes, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConsistencyError::Inconsistent {
+                old: 8,
+                new: 11,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_fork());
+
+    // Nothing verified, nothing to compare.
+    let none = [RoleOutcome::Fail {
+        role: "root".into(),
+        reason: "x".into(),
+    }];
+    assert!(check_views(&split, &key(1), &none, None)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 // ---------------------------------------------------------------- verify-consistency
 
 #[tokio::test]
@@ -979,7 +1080,28 @@ async fn the_binary_end_to_end_over_http() {
 
     let (code, out) = run(common(&["verify-inclusion", GUN])).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert!(
+        out.contains(
+            "ok: the checkpoints shown are consistent with each other (largest: 8 entries)"
+        ),
+        "{out}"
+    );
+    let inclusion_state = dir.path().join("inclusion.state");
+    std::fs::write(&inclusion_state, &old).unwrap();
+    let (code, out) = run(common(&[
+        "verify-inclusion",
+        GUN,
+        "--state",
+        inclusion_state.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("with each other and the saved state"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&inclusion_state).unwrap(),
+        log.note()
+    );
     let (code, out) = run(common(&["verify-inclusion", GUN, "--role", "targets/nope"])).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.starts_with("FAIL targets/nope: "), "{out}");
