@@ -1,8 +1,9 @@
 //! `notary-log`: verify a Notary server's transparency log with a pinned verifier key.
 //!
 //! Exit statuses: 0 verified; 1 a verification failed (FAIL, FORK, TAMPERED, MALFORMED, root
-//! mismatch); 2 `monitor` found files MISSING and nothing worse; 3 something could not be checked
-//! (usage, network, 5xx).
+//! mismatch; for `verify-inclusion` any role that could not be verified, network included);
+//! 2 `monitor` found files MISSING and nothing worse; 3 something could not be checked (usage,
+//! network, 5xx).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use notary_log::http::HttpSource;
 use notary_log::inclusion::check_views;
+use notary_log::ConsistencyError;
 use notary_log::{
     monitor, parse_key_arg, verify_consistency, verify_gun, InclusionOptions, MonitorOptions,
 };
@@ -21,7 +23,7 @@ use notary_tlog::Checkpoint;
     name = "notary-log",
     version,
     about = "Verify a Notary server's transparency log against a pinned verifier key",
-    after_help = "Exit status: 0 verified; 1 a verification failed (FAIL, FORK, TAMPERED, MALFORMED, root mismatch); 2 monitor found files MISSING and nothing worse; 3 something could not be checked (usage, network, 5xx)."
+    after_help = "Exit status: 0 verified; 1 a verification failed (FAIL, FORK, TAMPERED, MALFORMED, root mismatch; for verify-inclusion any role not verified, network errors included); 2 monitor found files MISSING and nothing worse; 3 something could not be checked (usage, network, 5xx)."
 )]
 struct Cli {
     /// Server base URL, e.g. https://localhost:4443
@@ -188,6 +190,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("FORK: {e}");
                     Ok(exit(1))
                 }
+                Err(e @ ConsistencyError::Fetch(_)) => {
+                    println!("ERROR: {e}");
+                    Ok(exit(3))
+                }
                 Err(e) => {
                     println!("FAIL: {e}");
                     Ok(exit(1))
@@ -210,8 +216,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = match monitor(&source, &key, old.as_deref(), &options).await {
                 Ok(report) => report,
                 Err(e) => {
-                    println!("FAIL: {e}");
-                    return Ok(exit(e.exit_code()));
+                    let code = e.exit_code();
+                    println!("{}: {e}", if code == 3 { "ERROR" } else { "FAIL" });
+                    return Ok(exit(code));
                 }
             };
             for line in report.lines() {

@@ -1160,4 +1160,25 @@ async fn the_binary_end_to_end_over_http() {
         out.starts_with("FAIL: the old checkpoint does not verify"),
         "{out}"
     );
+
+    // Nobody listening: "could not check", status 3, for consistency and monitor alike.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for cmd in [
+        vec!["verify-consistency", saved.to_str().unwrap()],
+        vec!["monitor"],
+    ] {
+        let mut args = vec![
+            "--server".to_owned(),
+            closed.clone(),
+            "--key".to_owned(),
+            key_file.to_str().unwrap().to_owned(),
+        ];
+        args.extend(cmd.iter().map(|s| (*s).to_owned()));
+        let (code, out) = run(args).await;
+        assert_eq!(code, 3, "{out}");
+        assert!(out.starts_with("ERROR: "), "{out}");
+    }
 }
