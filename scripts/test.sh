@@ -40,7 +40,7 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "release build (driven by the end-to-end tests)"
-cargo build --release --locked -p notary-signer -p notary-server -p notary-migrate
+cargo build --release --locked -p notary-signer -p notary-server -p notary-migrate -p notary-log
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast -- --test-threads=2

@@ -313,7 +313,9 @@ pub async fn execute(command: Command) -> anyhow::Result<bool> {
             // What the mirror stores goes into the target's transparency log too: each file
             // gets its leaf in the same transaction; a server with the log on integrates them
             // (one without keeps them pending until it turns the log on).
-            let store = Arc::new(notary_server::storage::SqlStore::clone(&store).with_transparency_log(true));
+            let store = Arc::new(
+                notary_server::storage::SqlStore::clone(&store).with_transparency_log(true),
+            );
             let job = mirror::MirrorJob {
                 source: Arc::new(remote),
                 guns,

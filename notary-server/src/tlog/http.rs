@@ -7,8 +7,8 @@
 //! | `key` | the note verifier key (`text/plain`) |
 //! | `tile/<L>/<N>[.p/<W>]` | a hash tile (full tiles immutable, cached for a year) |
 //! | `tile/entries/<N>[.p/<W>]` | an entry bundle of leaf records |
-//! | `proof?gun=&role=&version=&sha256=` | inclusion proof in the latest checkpoint (JSON) |
-//! | `consistency?old=N` | consistency proof from size N to the latest checkpoint (JSON) |
+//! | `proof?gun=&role=&version=&sha256=[&tree_size=]` | inclusion proof in the latest checkpoint or a smaller tree (JSON) |
+//! | `consistency?old=[&new=]` | consistency proof between two tree sizes, `new` defaulting to the latest checkpoint's (JSON) |
 //!
 //! Errors use the Notary error envelope (404 `LOG_NOT_FOUND`, 400 `INVALID_PARAMETERS`, 503
 //! `UNAVAILABLE`).
@@ -76,6 +76,16 @@ fn number(value: &str, name: &str) -> Result<i64, LogError> {
         .ok_or_else(|| LogError::BadRequest(format!("{name}={value:?} is not a number")))
 }
 
+fn optional(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<Option<u64>, LogError> {
+    match params.get(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => Ok(Some(number(v, name)? as u64)),
+    }
+}
+
 async fn answer(
     req: &HttpRequest,
     rest: &str,
@@ -93,8 +103,15 @@ async fn answer(
                     "sha256={sha256:?} is not 64 hex digits"
                 )));
             }
+            let tree_size = optional(&p, "tree_size")?;
             let proof = log
-                .inclusion(required(&p, "gun")?, required(&p, "role")?, version, sha256)
+                .inclusion(
+                    required(&p, "gun")?,
+                    required(&p, "role")?,
+                    version,
+                    sha256,
+                    tree_size,
+                )
                 .await?;
             Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, FRESH))
@@ -103,7 +120,7 @@ async fn answer(
         "consistency" => {
             let p = params(req);
             let old = number(required(&p, "old")?, "old")? as u64;
-            let proof = log.consistency(old).await?;
+            let proof = log.consistency(old, optional(&p, "new")?).await?;
             Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, FRESH))
                 .json(proof))

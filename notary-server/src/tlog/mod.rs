@@ -255,16 +255,18 @@ impl TransparencyLog {
         Ok(self.key().await?.1.vkey())
     }
 
-    /// The inclusion proof of the file (gun, role, version, sha256) in the latest checkpoint.
+    /// The inclusion proof of the file (gun, role, version, sha256) in the tree of
+    /// `tree_size` leaves (default: the latest checkpoint's, which is returned with it).
     pub async fn inclusion(
         &self,
         gun: &str,
         role: &str,
         version: i64,
         sha256: &str,
+        tree_size: Option<u64>,
     ) -> Result<InclusionProof, LogError> {
         let (state, note) = self.published().await?;
-        let size = state.checkpoint_size;
+        let size = within_checkpoint(tree_size, state.checkpoint_size, "tree_size")?;
         let leaf = self
             .store
             .tlog_find_leaf(gun, role, version, sha256)
@@ -291,10 +293,15 @@ impl TransparencyLog {
         })
     }
 
-    /// The consistency proof from a tree of `old` leaves to the latest checkpoint.
-    pub async fn consistency(&self, old: u64) -> Result<ConsistencyProof, LogError> {
+    /// The consistency proof from a tree of `old` leaves to one of `new` (default: the latest
+    /// checkpoint's, which is returned with it).
+    pub async fn consistency(
+        &self,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<ConsistencyProof, LogError> {
         let (state, note) = self.published().await?;
-        let new = state.checkpoint_size;
+        let new = within_checkpoint(new, state.checkpoint_size, "new")?;
         if old > new {
             return Err(LogError::BadRequest(format!(
                 "old size {old} is larger than the latest checkpoint's {new}"
@@ -343,6 +350,17 @@ impl TransparencyLog {
     /// Appends leaves for stored files that have none (see [`SqlStore::tlog_backfill`]).
     pub async fn backfill(&self) -> Result<u64, LogError> {
         Ok(self.store.tlog_backfill().await?)
+    }
+}
+
+/// A requested tree size, which must not pass the latest checkpoint (default: that one).
+fn within_checkpoint(asked: Option<u64>, checkpoint: u64, name: &str) -> Result<u64, LogError> {
+    match asked {
+        None => Ok(checkpoint),
+        Some(n) if n <= checkpoint => Ok(n),
+        Some(n) => Err(LogError::NotFound(format!(
+            "{name}={n} is beyond the latest checkpoint (tree size {checkpoint})"
+        ))),
     }
 }
 

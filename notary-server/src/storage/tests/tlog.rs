@@ -58,7 +58,10 @@ async fn check_log(log: &TransparencyLog, files: &[(String, MetaUpdate)]) -> Che
     assert_eq!(checkpoint.size(), files.len() as u64, "one leaf per file");
     for (gun, f) in files {
         let sha = sha256_hex(&f.data);
-        let proof = log.inclusion(gun, &f.role, f.version, &sha).await.unwrap();
+        let proof = log
+            .inclusion(gun, &f.role, f.version, &sha, None)
+            .await
+            .unwrap();
         let leaf = decode(&proof.leaf);
         let record = LeafRecord::decode(&leaf).unwrap();
         assert_eq!(
@@ -147,7 +150,7 @@ async fn every_update_gets_one_leaf_and_proofs_verify(store: &SqlStore) {
     }
     log.step().await.unwrap();
     let second = check_log(&log, &files).await;
-    let proof = log.consistency(first.size()).await.unwrap();
+    let proof = log.consistency(first.size(), None).await.unwrap();
     let hashes: Vec<Hash> = proof.proof.iter().map(|h| hash(h)).collect();
     second.verify_extends(&first, &hashes).unwrap();
     // A proof from a rewritten past does not verify.
@@ -217,7 +220,7 @@ async fn two_replicas_build_one_log(a: &SqlStore, b: &SqlStore) {
     let key = log_a.key().await.unwrap().1.clone();
     for note in notes {
         let old = Checkpoint::open(note.as_bytes(), &key).unwrap();
-        let proof = log_a.consistency(old.size()).await.unwrap();
+        let proof = log_a.consistency(old.size(), None).await.unwrap();
         let hashes: Vec<Hash> = proof.proof.iter().map(|h| hash(h)).collect();
         last.verify_extends(&old, &hashes).unwrap();
     }
