@@ -283,10 +283,19 @@ fn integrate_blocking(conn: &mut AnyConnection, max: i64) -> Result<Integrated, 
             ))
             .execute(c)?;
         }
-        for (row_id, index) in placed {
-            diesel::update(tlog_leaves::table.filter(tlog_leaves::id.eq(row_id)))
-                .set(tlog_leaves::leaf_index.eq(index as i64))
-                .execute(c)?;
+        // One UPDATE per chunk rather than per leaf: at a thousand publishes a second the
+        // per-leaf statements were most of the integrator's cost. Integers only.
+        for chunk in placed.chunks(500) {
+            let cases: String = chunk
+                .iter()
+                .map(|(row_id, index)| format!(" WHEN {row_id} THEN {index}"))
+                .collect();
+            let ids: Vec<String> = chunk.iter().map(|(row_id, _)| row_id.to_string()).collect();
+            diesel::sql_query(format!(
+                "UPDATE tlog_leaves SET leaf_index = CASE id{cases} END WHERE id IN ({})",
+                ids.join(",")
+            ))
+            .execute(c)?;
         }
         diesel::update(tlog_state::table.filter(tlog_state::id.eq(STATE_ID)))
             .set(tlog_state::tree_size.eq(n as i64))
