@@ -589,6 +589,16 @@ fn mirror_import_and_inventory_of_a_go_notary_filled_by_the_notary_cli() {
             "{gun} through our server"
         );
     }
+    // The mirror appended what it stored to the target's transparency log: every file has
+    // its leaf (pending until a server with the log on integrates it).
+    let unlogged = server_sql(
+        "e2e_mig_cli_dst_server",
+        &format!(
+            "SELECT COUNT(*) FROM tuf_files WHERE gun IN ('{ga}', '{gb}') AND \
+             HEX(LOWER(sha256)) NOT IN (SELECT HEX(sha256) FROM tlog_leaves)"
+        ),
+    );
+    assert_eq!(unlogged.trim(), "0", "mirrored files without a log leaf");
 
     // Idempotent: nothing more to write.
     let rep2 = w.join("mirror2.json");
