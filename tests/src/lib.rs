@@ -221,6 +221,17 @@ pub struct SuiteRun {
 }
 
 impl SuiteRun {
+    /// Asserts (passed, failed); on a mismatch the failures and `logs` (the stack's) are
+    /// printed.
+    pub fn assert_counts(&self, expected: (u32, u32), logs: &str) {
+        assert_eq!(
+            (self.passed, self.failed),
+            expected,
+            "{}\n{logs}",
+            self.failures()
+        );
+    }
+
     /// The `not ok` lines, for assertion messages.
     pub fn failures(&self) -> String {
         self.output

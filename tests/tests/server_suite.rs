@@ -47,13 +47,7 @@ fn our_server_and_signer_on_mariadb_pass_the_suite_including_quirks() {
     }
     let s = stack(true, 24441, 27941, "e2e_rs_rs");
     let run = run_client_suite(&s.url, &s.ca, &[("RUN_QUIRKS", "1")]);
-    assert_eq!(
-        (run.passed, run.failed),
-        (CLI_SUITE_CHECKS + CLI_SUITE_QUIRKS, 0),
-        "{}\n{}",
-        run.failures(),
-        s.logs()
-    );
+    run.assert_counts((CLI_SUITE_CHECKS + CLI_SUITE_QUIRKS, 0), &s.logs());
 }
 
 #[test]
@@ -63,13 +57,7 @@ fn our_server_on_the_go_signer_passes_the_suite() {
     }
     let s = stack(false, 24442, 27942, "e2e_rs_gosig");
     let run = run_client_suite(&s.url, &s.ca, &[]);
-    assert_eq!(
-        (run.passed, run.failed),
-        (CLI_SUITE_CHECKS, 0),
-        "{}\n{}",
-        run.failures(),
-        s.logs()
-    );
+    run.assert_counts((CLI_SUITE_CHECKS, 0), &s.logs());
 }
 
 #[test]
@@ -79,13 +67,7 @@ fn our_server_and_signer_on_sqlite_pass_the_suite_without_mariadb() {
     }
     let s = SqliteStack::start(24443, 27943);
     let run = run_client_suite(&s.url, &s.ca, &[("RUN_QUIRKS", "1")]);
-    assert_eq!(
-        (run.passed, run.failed),
-        (CLI_SUITE_CHECKS + CLI_SUITE_QUIRKS, 0),
-        "{}\n{}",
-        run.failures(),
-        s.logs()
-    );
+    run.assert_counts((CLI_SUITE_CHECKS + CLI_SUITE_QUIRKS, 0), &s.logs());
 }
 
 #[test]
@@ -101,13 +83,7 @@ fn the_go_reference_pair_passes_the_suite_and_fails_exactly_the_quirks_control()
         "e2e_go_go",
     );
     let run = run_client_suite(&s.url, &s.ca, &[("RUN_QUIRKS", "1")]);
-    assert_eq!(
-        (run.passed, run.failed),
-        (CLI_SUITE_CHECKS, CLI_SUITE_QUIRKS),
-        "{}\n{}",
-        run.failures(),
-        s.logs()
-    );
+    run.assert_counts((CLI_SUITE_CHECKS, CLI_SUITE_QUIRKS), &s.logs());
     let failed: Vec<&str> = run
         .output
         .lines()

@@ -232,6 +232,13 @@ impl std::fmt::Debug for Pkcs11KeyStore {
     }
 }
 
+/// Which timestamp [`Pkcs11KeyStore::stamp_live_row`] sets.
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    Used,
+    Deleted,
+}
+
 struct Row {
     algorithm: String,
     gun: String,
@@ -316,20 +323,29 @@ impl Pkcs11KeyStore {
     }
 
     async fn soft_delete_row(&self, key_id: &str) -> Result<(), KeyStoreError> {
+        self.stamp_live_row(key_id, Stamp::Deleted).await.map(drop)
+    }
+
+    /// Sets `last_used` or `deleted_at` (and `updated_at`) of the key's live row to now;
+    /// returns the rows changed (0: no live row).
+    async fn stamp_live_row(&self, key_id: &str, stamp: Stamp) -> Result<usize, KeyStoreError> {
         let key_id = key_id.to_string();
         self.db
             .with_conn(move |conn| {
                 use pkcs11_keys::dsl as k;
                 let at = now();
-                diesel::update(
-                    k::pkcs11_keys
-                        .filter(k::key_id.eq(&key_id))
-                        .filter(k::deleted_at.is_null()),
-                )
-                .set((k::deleted_at.eq(at), k::updated_at.eq(at)))
-                .execute(conn)
-                .map_err(db_err)?;
-                Ok(())
+                let live = k::pkcs11_keys
+                    .filter(k::key_id.eq(&key_id))
+                    .filter(k::deleted_at.is_null());
+                match stamp {
+                    Stamp::Used => diesel::update(live)
+                        .set((k::last_used.eq(at), k::updated_at.eq(at)))
+                        .execute(conn),
+                    Stamp::Deleted => diesel::update(live)
+                        .set((k::deleted_at.eq(at), k::updated_at.eq(at)))
+                        .execute(conn),
+                }
+                .map_err(db_err)
             })
             .await
     }
@@ -909,22 +925,7 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     async fn mark_active(&self, key_id: &str) -> Result<(), KeyStoreError> {
-        let kid = key_id.to_string();
-        let updated = self
-            .db
-            .with_conn(move |conn| {
-                use pkcs11_keys::dsl as k;
-                let at = now();
-                diesel::update(
-                    k::pkcs11_keys
-                        .filter(k::key_id.eq(&kid))
-                        .filter(k::deleted_at.is_null()),
-                )
-                .set((k::last_used.eq(at), k::updated_at.eq(at)))
-                .execute(conn)
-                .map_err(db_err)
-            })
-            .await?;
+        let updated = self.stamp_live_row(key_id, Stamp::Used).await?;
         if updated == 0 {
             return self.db.mark_active(key_id).await;
         }
