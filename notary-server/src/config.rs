@@ -158,8 +158,8 @@ pub struct Config {
     pub migrate: bool,
     /// The transparency log, when `transparency_log.enabled`.
     pub transparency_log: Option<TransparencyLogConfig>,
-    /// `-log-backfill`: append log leaves for every stored file that has none, publish a
-    /// checkpoint, and exit.
+    /// `-log-backfill`: append log leaves for every stored file that has none, integrate
+    /// them, and exit.
     pub log_backfill: bool,
 }
 

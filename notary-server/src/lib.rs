@@ -206,10 +206,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 },
             ));
             if config.log_backfill {
+                // No signer needed: the next running server signs the checkpoint.
                 let added = log.backfill().await.context("transparency log backfill")?;
-                let size = log.step().await.context("transparency log checkpoint")?;
+                let size = log
+                    .integrate()
+                    .await
+                    .context("transparency log integration")?;
                 tracing::warn!(added, size, "transparency log backfilled");
-                println!("transparency log: appended {added} leaves; tree size {size}");
+                println!(
+                    "transparency log: appended {added} leaves; tree size {size} \
+                     (a running server publishes its checkpoint)"
+                );
                 return Ok(());
             }
             tracing::info!(origin = %settings.origin, "transparency log enabled");

@@ -27,7 +27,8 @@ struct Args {
     #[arg(long)]
     migrate: bool,
     /// Append transparency-log leaves for every stored file that has none (a database
-    /// filled before the log was on, by Go or by us), publish a checkpoint, and exit.
+    /// filled before the log was on, by Go or by us), integrate them, and exit; the next
+    /// running server publishes the checkpoint.
     #[arg(long)]
     log_backfill: bool,
 }

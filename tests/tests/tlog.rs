@@ -267,3 +267,87 @@ fn the_log_works_with_the_go_signer() {
     let (code, out) = notary_log(&stack, &vkey, &["monitor"]);
     assert_eq!(code, 0, "monitor:\n{out}");
 }
+
+#[test]
+fn a_go_filled_database_is_backfilled_into_the_log() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-log")]) {
+        return;
+    }
+    let db = "e2e_tlog_backfill";
+    // The Go pair fills the database (it ignores the config's transparency_log section).
+    let mut spec = StackSpec {
+        server_bin: go_bin("notary-server"),
+        signer_bin: go_bin("notary-signer"),
+        server_port: 24450 + 40,
+        signer_port: 27950 + 40,
+        db_prefix: db.to_string(),
+        reset_db: true,
+        env: vec![
+            ("TRANSPARENCY_LOG".into(), "1".into()),
+            ("NOTARY_SERVER_CACHE".into(), "off".into()),
+        ],
+    };
+    let stack = PeerStack::start(&spec);
+    let guns: Vec<String> = (0..2)
+        .map(|i| format!("example.com/e2e/backfill{i}/{}", random_suffix()))
+        .collect();
+    for gun in &guns {
+        publish_one(&stack, gun);
+    }
+    let files = sql_u64(&format!("SELECT COUNT(*) FROM `{db}_server`.tuf_files"));
+    assert!(files >= 8, "the Go server stored {files} files");
+    stack.stop();
+
+    // Our server appends the history, publishes a checkpoint and exits.
+    let out = Command::new(our_bin("notary-server"))
+        .arg("-config")
+        .arg(stack.workdir.path().join("server-config.json"))
+        .arg("-log-backfill")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains(&format!("appended {files} leaves; tree size {files}")),
+        "{text}"
+    );
+    // Oldest row first: leaf i is tuf_files row i in id order.
+    let order = |sql: &str| {
+        shared_sql(sql)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        order(&format!(
+            "SELECT HEX(gun), role, version FROM `{db}_server`.tuf_files ORDER BY id"
+        )),
+        order(&format!(
+            "SELECT HEX(gun), role, version FROM `{db}_server`.tlog_leaves ORDER BY leaf_index"
+        ))
+    );
+    // Running it again appends nothing.
+    let again = Command::new(our_bin("notary-server"))
+        .arg("-config")
+        .arg(stack.workdir.path().join("server-config.json"))
+        .arg("-log-backfill")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("appended 0 leaves"),
+        "{again:?}"
+    );
+
+    // Our server on the same database: the Go-written metadata verifies against the log.
+    spec.server_bin = our_bin("notary-server");
+    spec.reset_db = false;
+    stack.start_in_place(&spec);
+    wait_for_checkpoint(db, files);
+    let vkey = curl(&stack, "/_notary_server/log/key").trim().to_string();
+    for gun in &guns {
+        let (code, out) = notary_log(&stack, &vkey, &["verify-inclusion", gun]);
+        assert_eq!(code, 0, "verify-inclusion {gun}:\n{out}");
+    }
+    let (code, out) = notary_log(&stack, &vkey, &["monitor"]);
+    assert_eq!(code, 0, "monitor:\n{out}");
+}

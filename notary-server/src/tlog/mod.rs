@@ -179,14 +179,7 @@ impl TransparencyLog {
     /// One round: integrate every pending leaf, then sign and store a checkpoint if the tree
     /// is larger than the last one. Returns the tree size.
     pub async fn step(&self) -> Result<u64, LogError> {
-        let mut size;
-        loop {
-            let done = self.store.tlog_integrate(INTEGRATE_BATCH).await?;
-            size = done.size;
-            if done.size - done.old_size < INTEGRATE_BATCH as u64 {
-                break;
-            }
-        }
+        let size = self.integrate().await?;
         let state = self.store.tlog_state().await?;
         if state.checkpoint.is_some() && state.checkpoint_size >= size {
             return Ok(size);
@@ -208,6 +201,16 @@ impl TransparencyLog {
             .map_err(|e| LogError::Signer(e.to_string()))?;
         self.store.tlog_store_checkpoint(size, &note).await?;
         Ok(size)
+    }
+
+    /// Gives every pending leaf its place in the tree (no signing); returns the tree size.
+    pub async fn integrate(&self) -> Result<u64, LogError> {
+        loop {
+            let done = self.store.tlog_integrate(INTEGRATE_BATCH).await?;
+            if done.size - done.old_size < INTEGRATE_BATCH as u64 {
+                return Ok(done.size);
+            }
+        }
     }
 
     /// Runs [`step`](Self::step) every interval until the process ends.
