@@ -20,6 +20,7 @@
 //! `application/json` (Go sniffed `text/plain`; clients ignore the type).
 
 pub mod auth;
+pub mod conditional;
 pub mod error;
 mod handlers;
 pub mod health;
