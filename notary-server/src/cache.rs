@@ -200,8 +200,9 @@ struct Cached {
 /// The gzip variant of one cached file.
 #[derive(Debug)]
 enum GzipSlot {
-    /// One request is compressing it; the others serve the identity encoding meanwhile.
-    Pending,
+    /// One request (the claim with this number) is compressing it; the others serve the
+    /// identity encoding meanwhile.
+    Pending(u64),
     /// Done: the compressed bytes, or `None` when gzip did not make the file smaller.
     Ready(Option<Arc<[u8]>>),
 }
@@ -209,7 +210,7 @@ enum GzipSlot {
 impl GzipSlot {
     fn size(&self) -> usize {
         match self {
-            GzipSlot::Pending => 0,
+            GzipSlot::Pending(_) => 0,
             GzipSlot::Ready(gz) => ENTRY_OVERHEAD + gz.as_ref().map_or(0, |b| b.len()),
         }
     }
@@ -246,6 +247,7 @@ pub struct GzipClaim<'a> {
     gun: String,
     role: String,
     sha: String,
+    id: u64,
     done: bool,
 }
 
@@ -265,7 +267,7 @@ impl GzipClaim<'_> {
                 .files
                 .get_mut(&self.role)
                 .and_then(|r| r.gzip.get_mut(&self.sha))
-                .filter(|s| matches!(s, GzipSlot::Pending))
+                .filter(|s| matches!(s, GzipSlot::Pending(id) if *id == self.id))
             {
                 *current = slot;
                 entry.bytes += size;
@@ -288,7 +290,7 @@ impl Drop for GzipClaim<'_> {
             .get_mut(&self.gun)
             .and_then(|e| e.files.get_mut(&self.role))
         {
-            if matches!(role.gzip.get(&self.sha), Some(GzipSlot::Pending)) {
+            if matches!(role.gzip.get(&self.sha), Some(GzipSlot::Pending(id)) if *id == self.id) {
                 role.gzip.remove(&self.sha);
             }
         }
@@ -670,15 +672,17 @@ impl MetaCache {
         match files.gzip.get(sha.as_ref()) {
             Some(GzipSlot::Ready(Some(gz))) => GzipVariant::Ready(gz.clone()),
             Some(GzipSlot::Ready(None)) => GzipVariant::NotSmaller,
-            Some(GzipSlot::Pending) => GzipVariant::Unavailable,
+            Some(GzipSlot::Pending(_)) => GzipVariant::Unavailable,
             None => {
-                files.gzip.insert(sha.to_string(), GzipSlot::Pending);
                 inner.stats.gzip_compressions += 1;
+                let id = inner.stats.gzip_compressions;
+                files.gzip.insert(sha.to_string(), GzipSlot::Pending(id));
                 GzipVariant::Claimed(GzipClaim {
                     cache: self,
                     gun: key.into_owned(),
                     role: role.into_owned(),
                     sha: sha.into_owned(),
+                    id,
                     done: false,
                 })
             }
@@ -1179,6 +1183,30 @@ mod tests {
         assert!(claim.complete(Some(b"late".to_vec())).is_some());
         assert_eq!(c.stats().bytes, 0);
         assert!(is_unavailable(c.gzip("g", &newer)));
+    }
+
+    #[test]
+    fn a_stale_claim_does_not_touch_a_newer_one() {
+        let c = serving(false);
+        let f = file("targets", 1, &"t1 ".repeat(1000));
+        c.put_file("g", c.ticket(), &f);
+        let GzipVariant::Claimed(old) = c.gzip("g", &f) else {
+            panic!()
+        };
+        // The file leaves the cache and comes back while the first claim is out.
+        c.invalidate("g", Invalidation::Deletion);
+        c.put_file("g", c.ticket(), &f);
+        let GzipVariant::Claimed(new) = c.gzip("g", &f) else {
+            panic!()
+        };
+        drop(old);
+        assert!(
+            is_unavailable(c.gzip("g", &f)),
+            "the newer claim still holds"
+        );
+        new.complete(Some(b"gz".to_vec()));
+        assert!(matches!(c.gzip("g", &f), GzipVariant::Ready(_)));
+        assert_eq!(c.stats().gzip_compressions, 2);
     }
 
     #[test]

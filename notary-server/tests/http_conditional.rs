@@ -426,6 +426,54 @@ async fn each_file_is_compressed_once() {
     assert_eq!(cache.stats().gzip_compressions, 4);
 }
 
+#[actix_web::test]
+async fn concurrent_first_requests_compress_once() {
+    let (state, store, _dir) = cached_state();
+    let files = publish(store.as_ref(), 100).await;
+    let targets = &files.targets["targets"];
+    let sha = sha256_hex(targets);
+    let app = test::init_service(notary_server::build_app(web::Data::new(state))).await;
+    let requests = (0..16).map(|i| {
+        let path = match i % 3 {
+            0 => "targets.json".to_string(),
+            1 => format!("targets.{sha}.json"),
+            _ => "1.targets.json".to_string(),
+        };
+        send(
+            &app,
+            get(&path)
+                .insert_header(("accept-encoding", "gzip"))
+                .to_request(),
+        )
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    assert_eq!(store.cache().unwrap().stats().gzip_compressions, 1);
+    // While the first compresses, the others get the identity encoding, with its own ETag.
+    for r in replies {
+        assert_eq!(r.status, 200);
+        match r.header("content-encoding") {
+            Some("gzip") => {
+                assert_eq!(r.header("etag"), Some(quoted(&sha, "-gzip").as_str()));
+                assert_eq!(&gunzip(&r.body), targets);
+            }
+            None => {
+                assert_eq!(r.header("etag"), Some(quoted(&sha, "").as_str()));
+                assert_eq!(&r.body, targets);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = send(
+        &app,
+        get("targets.json")
+            .insert_header(("accept-encoding", "gzip"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(store.cache().unwrap().stats().gzip_compressions, 1);
+}
+
 /// Bytes on the wire (status line, headers and body, over a real socket) of a
 /// `targets.json` listing 10,000 targets, with and without gzip. Run with `--nocapture`
 /// to see the figures.

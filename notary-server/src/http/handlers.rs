@@ -176,7 +176,7 @@ async fn update(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// A stored file for [`metadata`]: absent or empty data is 404 (spec §5.1).
+/// A looked-up file for [`metadata`]: none is 404 (spec §5.1).
 fn stored(file: Option<StoredFile>) -> Result<Arc<StoredFile>, ApiError> {
     file.map(Arc::new).ok_or_else(ApiError::not_found)
 }
