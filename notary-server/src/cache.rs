@@ -38,9 +38,17 @@
 //! printable ASCII are not cached at all, so the cache can never match two names the
 //! database would tell apart, nor miss an invalidation for a name it would equate.
 //!
+//! # Compressed variants
+//! Next to each cached file the cache can keep its gzip encoding ([`MetaCache::gzip`]),
+//! keyed by the file's sha256, so a metadata GET that accepts gzip compresses a file once,
+//! not once per request (see `http::conditional`). A variant lives exactly as long as its
+//! file stays cached (it goes with older versions, deletions and evictions) and its bytes
+//! count toward `max_bytes`. A file that is not cached gets no variant: nothing would
+//! remember the work.
+//!
 //! # Size
-//! Bounded by `max_bytes` of cached file data (default 64 MiB); when full, whole GUN entries
-//! are dropped in arbitrary order until it is 3/4 full.
+//! Bounded by `max_bytes` of cached file data and compressed variants (default 64 MiB);
+//! when full, whole GUN entries are dropped in arbitrary order until it is 3/4 full.
 //!
 //! # Configuration (environment, read by [`CacheOptions::from_env`])
 //! `NOTARY_SERVER_CACHE` (`0`/`false`/`off` disables), `NOTARY_SERVER_CACHE_MAX_MB` [64],
@@ -178,6 +186,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Bytes currently accounted.
     pub bytes: usize,
+    /// Compressions handed out by [`MetaCache::gzip`] (each file is compressed once while
+    /// it stays cached).
+    pub gzip_compressions: u64,
 }
 
 #[derive(Debug)]
@@ -186,10 +197,104 @@ struct Cached {
     at: Instant,
 }
 
+/// The gzip variant of one cached file.
+#[derive(Debug)]
+enum GzipSlot {
+    /// One request (the claim with this number) is compressing it; the others serve the
+    /// identity encoding meanwhile.
+    Pending(u64),
+    /// Done: the compressed bytes, or `None` when gzip did not make the file smaller.
+    Ready(Option<Arc<[u8]>>),
+}
+
+impl GzipSlot {
+    fn size(&self) -> usize {
+        match self {
+            GzipSlot::Pending(_) => 0,
+            GzipSlot::Ready(gz) => ENTRY_OVERHEAD + gz.as_ref().map_or(0, |b| b.len()),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct RoleFiles {
     by_sha: HashMap<String, Cached>,
     by_version: HashMap<i64, Cached>,
+    /// Gzip variants by sha256, only for files this entry holds (in `by_sha`, or the latest
+    /// timestamp for the timestamp role).
+    gzip: HashMap<String, GzipSlot>,
+}
+
+/// What [`MetaCache::gzip`] has for a file.
+#[derive(Debug)]
+pub enum GzipVariant<'a> {
+    /// The compressed bytes.
+    Ready(Arc<[u8]>),
+    /// Gzip does not make this file smaller: serve it as is.
+    NotSmaller,
+    /// Nobody has compressed it yet: the caller compresses it and hands the result to
+    /// [`GzipClaim::complete`]. Dropping the claim uncompleted lets the next request try.
+    Claimed(GzipClaim<'a>),
+    /// The file is not cached (nothing would remember the work), or another request is
+    /// compressing it right now: serve it as is.
+    Unavailable,
+}
+
+/// The right (and duty) to compress one cached file; see [`GzipVariant::Claimed`].
+#[derive(Debug)]
+pub struct GzipClaim<'a> {
+    cache: &'a MetaCache,
+    gun: String,
+    role: String,
+    sha: String,
+    id: u64,
+    done: bool,
+}
+
+impl GzipClaim<'_> {
+    /// Stores the compression result (`None`: not smaller than the file) for later
+    /// requests and returns the bytes to serve now. The result is dropped if the file left
+    /// the cache meanwhile.
+    pub fn complete(mut self, gzip: Option<Vec<u8>>) -> Option<Arc<[u8]>> {
+        self.done = true;
+        let gzip: Option<Arc<[u8]>> = gzip.map(Arc::from);
+        let slot = GzipSlot::Ready(gzip.clone());
+        let size = slot.size();
+        let mut guard = lock(&self.cache.inner);
+        let inner = &mut *guard;
+        if let Some(entry) = inner.guns.get_mut(&self.gun) {
+            if let Some(current) = entry
+                .files
+                .get_mut(&self.role)
+                .and_then(|r| r.gzip.get_mut(&self.sha))
+                .filter(|s| matches!(s, GzipSlot::Pending(id) if *id == self.id))
+            {
+                *current = slot;
+                entry.bytes += size;
+                inner.bytes += size;
+                self.cache.evict(inner);
+            }
+        }
+        gzip
+    }
+}
+
+impl Drop for GzipClaim<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut inner = lock(&self.cache.inner);
+        if let Some(role) = inner
+            .guns
+            .get_mut(&self.gun)
+            .and_then(|e| e.files.get_mut(&self.role))
+        {
+            if matches!(role.gzip.get(&self.sha), Some(GzipSlot::Pending(id)) if *id == self.id) {
+                role.gzip.remove(&self.sha);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -428,6 +533,8 @@ impl MetaCache {
         let freed = old.map_or(0, |c| file_size(&c.file));
         entry.bytes = entry.bytes + size - freed;
         inner.bytes = inner.bytes + size - freed;
+        let freed = Self::prune_gzip(entry, crate::storage::TIMESTAMP_ROLE);
+        inner.bytes -= freed;
     }
 
     /// Caches an immutable row read under `ticket` (by checksum or version lookups).
@@ -505,6 +612,81 @@ impl MetaCache {
         });
         entry.bytes -= freed;
         inner.bytes -= freed;
+        let freed = Self::prune_gzip(entry, role.as_ref());
+        inner.bytes -= freed;
+    }
+
+    /// Drops the gzip variants of `role` whose file `entry` no longer holds; returns the
+    /// bytes freed (already taken off `entry.bytes`).
+    fn prune_gzip(entry: &mut GunEntry, role: &str) -> usize {
+        let latest = entry
+            .latest_timestamp
+            .as_ref()
+            .filter(|_| role == crate::storage::TIMESTAMP_ROLE)
+            .map(|c| c.file.sha256.to_ascii_lowercase());
+        let Some(files) = entry.files.get_mut(role) else {
+            return 0;
+        };
+        let mut freed = 0;
+        let by_sha = &files.by_sha;
+        files.gzip.retain(|sha, slot| {
+            let keep = by_sha.contains_key(sha) || latest.as_deref() == Some(sha.as_str());
+            if !keep {
+                freed += slot.size();
+            }
+            keep
+        });
+        entry.bytes -= freed;
+        freed
+    }
+
+    /// The gzip variant of `file` (a file of `gun` just read from the cache or the store),
+    /// or a claim to compress it; see [`GzipVariant`]. The variant is keyed by the file's
+    /// sha256 and does not depend on freshness, so this answers even when the cache is
+    /// not serving; it is kept only while the file itself is cached.
+    pub fn gzip(&self, gun: &str, file: &StoredFile) -> GzipVariant<'_> {
+        let (Some(key), Some(role), Some(sha)) =
+            (self.key(gun), self.key(&file.role), self.key(&file.sha256))
+        else {
+            return GzipVariant::Unavailable;
+        };
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let Some(entry) = inner.guns.get_mut(key.as_ref()) else {
+            return GzipVariant::Unavailable;
+        };
+        let is_latest = role.as_ref() == crate::storage::TIMESTAMP_ROLE
+            && entry
+                .latest_timestamp
+                .as_ref()
+                .is_some_and(|c| c.file.sha256.eq_ignore_ascii_case(&sha));
+        let held = is_latest
+            || entry
+                .files
+                .get(role.as_ref())
+                .is_some_and(|r| r.by_sha.contains_key(sha.as_ref()));
+        if !held {
+            return GzipVariant::Unavailable;
+        }
+        let files = entry.files.entry(role.to_string()).or_default();
+        match files.gzip.get(sha.as_ref()) {
+            Some(GzipSlot::Ready(Some(gz))) => GzipVariant::Ready(gz.clone()),
+            Some(GzipSlot::Ready(None)) => GzipVariant::NotSmaller,
+            Some(GzipSlot::Pending(_)) => GzipVariant::Unavailable,
+            None => {
+                inner.stats.gzip_compressions += 1;
+                let id = inner.stats.gzip_compressions;
+                files.gzip.insert(sha.to_string(), GzipSlot::Pending(id));
+                GzipVariant::Claimed(GzipClaim {
+                    cache: self,
+                    gun: key.into_owned(),
+                    role: role.into_owned(),
+                    sha: sha.into_owned(),
+                    id,
+                    done: false,
+                })
+            }
+        }
     }
 
     /// After a committed write to `gun` (started under `ticket`): invalidates the GUN, then
@@ -556,7 +738,7 @@ impl MetaCache {
                 Some(e) => {
                     let freed = e.latest_timestamp.take().map_or(0, |c| file_size(&c.file));
                     e.bytes -= freed;
-                    freed
+                    freed + Self::prune_gzip(e, crate::storage::TIMESTAMP_ROLE)
                 }
                 None => 0,
             },
@@ -940,6 +1122,138 @@ mod tests {
         c.put_memo_reference(&snap.sha256, "targets/x", None);
         assert!(c.current_role("g", "targets/x").is_none());
         assert_eq!(c.memo_reference(&snap.sha256, "targets/x"), Some(None));
+    }
+
+    fn is_unavailable(v: GzipVariant<'_>) -> bool {
+        matches!(v, GzipVariant::Unavailable)
+    }
+
+    #[test]
+    fn gzip_variants_are_claimed_once_and_kept_with_their_file() {
+        let c = serving(false);
+        let big = file("targets", 1, &"t1 ".repeat(1000));
+        // Not cached: nobody would remember the work.
+        assert!(is_unavailable(c.gzip("g", &big)));
+        c.put_file("g", c.ticket(), &big);
+        let before = c.stats().bytes;
+        let GzipVariant::Claimed(claim) = c.gzip("g", &big) else {
+            panic!("first request compresses");
+        };
+        // Meanwhile everybody else serves the identity encoding.
+        assert!(is_unavailable(c.gzip("g", &big)));
+        assert_eq!(c.stats().bytes, before);
+        let served = claim.complete(Some(b"compressed".to_vec())).unwrap();
+        assert_eq!(&served[..], b"compressed");
+        assert_eq!(c.stats().gzip_compressions, 1);
+        assert_eq!(c.stats().bytes, before + ENTRY_OVERHEAD + 10);
+        for _ in 0..3 {
+            let GzipVariant::Ready(gz) = c.gzip("g", &big) else {
+                panic!("remembered");
+            };
+            assert_eq!(&gz[..], b"compressed");
+        }
+        assert_eq!(c.stats().gzip_compressions, 1);
+
+        // An abandoned claim (request dropped) lets the next request compress.
+        let other = file("root", 1, &"r1 ".repeat(1000));
+        c.put_file("g", c.ticket(), &other);
+        let GzipVariant::Claimed(claim) = c.gzip("g", &other) else {
+            panic!()
+        };
+        drop(claim);
+        let GzipVariant::Claimed(claim) = c.gzip("g", &other) else {
+            panic!("claim released")
+        };
+        assert!(claim.complete(None).is_none());
+        assert!(matches!(c.gzip("g", &other), GzipVariant::NotSmaller));
+        assert_eq!(c.stats().gzip_compressions, 3);
+
+        // A newer version drops the older file and its variant, and the bytes with them.
+        let t = c.ticket();
+        let newer = file("targets", 2, "t2");
+        c.after_write("g", t, std::slice::from_ref(&newer));
+        assert!(is_unavailable(c.gzip("g", &big)));
+        let entry_bytes = |c: &MetaCache| lock(&c.inner).guns["g"].bytes;
+        assert_eq!(c.stats().bytes, entry_bytes(&c));
+        // A result completed after its file left the cache is served but not kept.
+        let GzipVariant::Claimed(claim) = c.gzip("g", &newer) else {
+            panic!()
+        };
+        c.invalidate("g", Invalidation::Deletion);
+        assert!(claim.complete(Some(b"late".to_vec())).is_some());
+        assert_eq!(c.stats().bytes, 0);
+        assert!(is_unavailable(c.gzip("g", &newer)));
+    }
+
+    #[test]
+    fn a_stale_claim_does_not_touch_a_newer_one() {
+        let c = serving(false);
+        let f = file("targets", 1, &"t1 ".repeat(1000));
+        c.put_file("g", c.ticket(), &f);
+        let GzipVariant::Claimed(old) = c.gzip("g", &f) else {
+            panic!()
+        };
+        // The file leaves the cache and comes back while the first claim is out.
+        c.invalidate("g", Invalidation::Deletion);
+        c.put_file("g", c.ticket(), &f);
+        let GzipVariant::Claimed(new) = c.gzip("g", &f) else {
+            panic!()
+        };
+        drop(old);
+        assert!(
+            is_unavailable(c.gzip("g", &f)),
+            "the newer claim still holds"
+        );
+        new.complete(Some(b"gz".to_vec()));
+        assert!(matches!(c.gzip("g", &f), GzipVariant::Ready(_)));
+        assert_eq!(c.stats().gzip_compressions, 2);
+    }
+
+    #[test]
+    fn the_latest_timestamps_variant_goes_with_it() {
+        let c = serving(false);
+        let ts = file("timestamp", 1, &"ts1 ".repeat(400));
+        c.put_latest_timestamp("g", c.ticket(), &ts);
+        let GzipVariant::Claimed(claim) = c.gzip("g", &ts) else {
+            panic!("the latest timestamp is held")
+        };
+        claim.complete(Some(vec![1; 100]));
+        assert!(matches!(c.gzip("g", &ts), GzipVariant::Ready(_)));
+        let with_variant = c.stats().bytes;
+        assert_eq!(with_variant, file_size(&ts) + ENTRY_OVERHEAD + 100);
+        // Replaced by a newer latest timestamp: the variant is dropped and unaccounted.
+        c.put_latest_timestamp("g", c.ticket(), &file("timestamp", 2, "ts2"));
+        assert_eq!(c.stats().bytes, file_size(&file("timestamp", 2, "ts2")));
+        assert!(is_unavailable(c.gzip("g", &ts)));
+        // Same on an update invalidation.
+        let ts3 = file("timestamp", 3, &"ts3 ".repeat(400));
+        c.put_latest_timestamp("g", c.ticket(), &ts3);
+        let GzipVariant::Claimed(claim) = c.gzip("g", &ts3) else {
+            panic!()
+        };
+        claim.complete(Some(vec![1; 100]));
+        c.invalidate("g", Invalidation::Update);
+        assert_eq!(c.stats().bytes, 0);
+    }
+
+    #[test]
+    fn gzip_variants_count_toward_the_memory_bound() {
+        let opts = CacheOptions {
+            max_bytes: 20_000,
+            ..CacheOptions::default()
+        };
+        let c = MetaCache::new(opts, false);
+        c.mark_synced(Instant::now());
+        for i in 0..50 {
+            let gun = format!("g{i}");
+            let f = file("targets", 1, &"x".repeat(500));
+            c.put_file(&gun, c.ticket(), &f);
+            if let GzipVariant::Claimed(claim) = c.gzip(&gun, &f) {
+                claim.complete(Some(vec![0; 400]));
+            }
+            assert!(c.stats().bytes <= 20_000, "{:?}", c.stats());
+        }
+        assert!(c.stats().evictions > 0);
     }
 
     #[test]

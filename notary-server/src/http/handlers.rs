@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use serde::Serialize;
@@ -12,7 +11,7 @@ use serde_json::json;
 use crate::domain::{self, Ctx};
 use crate::http::error::{go_html_escape, ApiError};
 use crate::http::routes::{CachePolicy, Endpoint, Route};
-use crate::http::{upload, AppState};
+use crate::http::{conditional, upload, AppState};
 use crate::storage::{self, StoredFile};
 
 const JSON: &str = "application/json";
@@ -44,14 +43,14 @@ pub(super) async fn handle(
                 .cache()
                 .and_then(|c| c.by_checksum(gun, role, &checksum))
             {
-                return shared_metadata(hit, false, route.spec.cache, state);
+                return metadata(req, state, gun, hit, false, route.spec.cache).await;
             }
             let file = state
                 .store
                 .get_checksum(gun, role, &checksum)
                 .await
                 .map_err(ApiError::from_store_read)?;
-            metadata(file, false, route.spec.cache, state)
+            metadata(req, state, gun, stored(file)?, false, route.spec.cache).await
         }
         Endpoint::GetByVersion => {
             // Digits only by the route grammar; too large for i64 means "not stored".
@@ -63,14 +62,14 @@ pub(super) async fn handle(
                 .cache()
                 .and_then(|c| c.by_version(gun, role, version))
             {
-                return shared_metadata(hit, false, route.spec.cache, state);
+                return metadata(req, state, gun, hit, false, route.spec.cache).await;
             }
             let file = state
                 .store
                 .get_version(gun, role, version)
                 .await
                 .map_err(ApiError::from_store_read)?;
-            metadata(file, false, route.spec.cache, state)
+            metadata(req, state, gun, stored(file)?, false, route.spec.cache).await
         }
         Endpoint::GetCurrent => {
             let server_managed = matches!(role, "timestamp" | "snapshot");
@@ -83,7 +82,8 @@ pub(super) async fn handle(
                     cache.current_role(gun, role)
                 };
                 if let Some(hit) = hit {
-                    return shared_metadata(hit, role == "timestamp", route.spec.cache, state);
+                    return metadata(req, state, gun, hit, role == "timestamp", route.spec.cache)
+                        .await;
                 }
             }
             let file = if server_managed {
@@ -93,7 +93,15 @@ pub(super) async fn handle(
                     .await
                     .map_err(ApiError::from_store_read)?
             };
-            metadata(file, role == "timestamp", route.spec.cache, state)
+            metadata(
+                req,
+                state,
+                gun,
+                stored(file)?,
+                role == "timestamp",
+                route.spec.cache,
+            )
+            .await
         }
         Endpoint::GetKey => {
             let key = domain::get_or_create_key(&ctx(state), gun, role).await?;
@@ -168,45 +176,21 @@ async fn update(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// A metadata body with the cache headers of spec §3.2. `Last-Modified` is
-/// `updated_at` for the raw current timestamp and `created_at` otherwise.
-fn metadata(
-    file: Option<StoredFile>,
-    use_updated_at: bool,
-    policy: CachePolicy,
+/// A looked-up file for [`metadata`]: none is 404 (spec §5.1).
+fn stored(file: Option<StoredFile>) -> Result<Arc<StoredFile>, ApiError> {
+    file.map(Arc::new).ok_or_else(ApiError::not_found)
+}
+
+/// A metadata answer (spec §3), with conditional GETs and gzip ([`conditional`]).
+/// `Last-Modified` is `updated_at` for the raw current timestamp and `created_at`
+/// otherwise. Cached files are served without copying them (see `crate::cache`).
+async fn metadata(
+    req: &HttpRequest,
     state: &AppState,
-) -> Result<HttpResponse, ApiError> {
-    let file = file
-        .filter(|f| !f.data.is_empty())
-        .ok_or_else(ApiError::not_found)?;
-    let modified = if use_updated_at {
-        file.updated_at
-    } else {
-        file.created_at
-    };
-    Ok(metadata_response(
-        Bytes::from(file.data),
-        modified,
-        policy,
-        state,
-    ))
-}
-
-/// Lets a cached file's bytes be a response body without copying them.
-struct SharedData(Arc<StoredFile>);
-
-impl AsRef<[u8]> for SharedData {
-    fn as_ref(&self) -> &[u8] {
-        &self.0.data
-    }
-}
-
-/// [`metadata`] for a file shared with the cache.
-fn shared_metadata(
+    gun: &str,
     file: Arc<StoredFile>,
     use_updated_at: bool,
     policy: CachePolicy,
-    state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     if file.data.is_empty() {
         return Err(ApiError::not_found());
@@ -216,26 +200,7 @@ fn shared_metadata(
     } else {
         file.created_at
     };
-    Ok(metadata_response(
-        Bytes::from_owner(SharedData(file)),
-        modified,
-        policy,
-        state,
-    ))
-}
-
-fn metadata_response(
-    body: Bytes,
-    modified: DateTime<Utc>,
-    policy: CachePolicy,
-    state: &AppState,
-) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(JSON)));
-    for (name, value) in cache_headers(policy, state, modified) {
-        response.insert_header((name, value));
-    }
-    response.body(body)
+    Ok(conditional::respond(req, state, gun, file, modified, policy).await)
 }
 
 /// Cache-Control, Pragma and Last-Modified for a 200 metadata response.

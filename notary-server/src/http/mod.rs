@@ -17,9 +17,12 @@
 //!   `408 REQUEST_TIMEOUT` and the connection is closed.
 //!
 //! Successful metadata, key, changefeed and ping bodies are served as
-//! `application/json` (Go sniffed `text/plain`; clients ignore the type).
+//! `application/json` (Go sniffed `text/plain`; clients ignore the type). Metadata GETs
+//! also carry an `ETag`, answer `If-None-Match` with 304 and are gzipped when the client
+//! accepts it ([`conditional`]; additions to Go).
 
 pub mod auth;
+pub mod conditional;
 pub mod error;
 mod handlers;
 pub mod health;
