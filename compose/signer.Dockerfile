@@ -22,6 +22,8 @@ COPY tests tests
 COPY bench bench
 COPY notary-migrate notary-migrate
 COPY fuzz fuzz
+COPY notary-tlog notary-tlog
+COPY notary-log notary-log
 RUN cargo build --release --locked -p notary-signer \
  && install -m 0755 target/release/notary-signer /usr/local/bin/notary-signer
 
