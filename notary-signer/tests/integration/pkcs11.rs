@@ -402,7 +402,8 @@ async fn a_token_removed_under_load_gives_unavailable_then_recovers() {
     };
     let pki = Pki::new();
     let db = hsm.dir.path().join("keys.db");
-    let process = start(&pki, &hsm, &db, json!({})).await;
+    // Two sessions for four callers: calls queue for sessions when the token goes.
+    let process = start(&pki, &hsm, &db, json!({"max_sessions": 2})).await;
     let pid = process.child.id();
     let channel = process.channel(&pki).await;
     let key = create_key(&channel, "example.com/removed", "timestamp", "ecdsa")

@@ -212,6 +212,7 @@ impl Token {
                 Err(e) if is_fatal(&e) => {
                     let generation = conn.generation;
                     drop(session);
+                    self.abandon_sessions(generation);
                     drop(guard);
                     let reason = format!("{what}: {}", describe(&e));
                     self.retire(generation, &reason);
@@ -225,6 +226,7 @@ impl Token {
                     // functions) are how some modules report a token being pulled.
                     let generation = conn.generation;
                     drop(session);
+                    self.abandon_sessions(generation);
                     drop(guard);
                     let reason = format!("{what}: {} and the token is gone", describe(&e));
                     self.retire(generation, &reason);
@@ -263,25 +265,28 @@ impl Token {
         let deadline = Instant::now() + SESSION_WAIT;
         let mut pool = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if pool.generation == conn.generation {
-                if let Some(s) = pool.idle.pop() {
-                    return Ok(s);
-                }
-                if pool.open < self.config.max_sessions.max(1) {
-                    pool.open += 1;
-                    drop(pool);
-                    return conn.ctx.open_rw_session(conn.slot).map_err(|e| {
-                        let mut pool = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                        if pool.generation == conn.generation {
-                            pool.open -= 1;
-                        }
-                        KeyStoreError::Unavailable(format!(
-                            "PKCS#11 {}: cannot open a session: {}",
-                            self.name(),
-                            describe(&e)
-                        ))
-                    });
-                }
+            // The connection is being retired: do not wait for sessions that will not return.
+            if pool.generation != conn.generation {
+                drop(pool);
+                return Err(self.unavailable());
+            }
+            if let Some(s) = pool.idle.pop() {
+                return Ok(s);
+            }
+            if pool.open < self.config.max_sessions.max(1) {
+                pool.open += 1;
+                drop(pool);
+                return conn.ctx.open_rw_session(conn.slot).map_err(|e| {
+                    let mut pool = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                    if pool.generation == conn.generation {
+                        pool.open -= 1;
+                    }
+                    KeyStoreError::Unavailable(format!(
+                        "PKCS#11 {}: cannot open a session: {}",
+                        self.name(),
+                        describe(&e)
+                    ))
+                });
             }
             let now = Instant::now();
             if now >= deadline {
@@ -298,6 +303,19 @@ impl Token {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Marks the pool of `generation` as gone, so that calls waiting for one of its
+    /// sessions give up at once instead of holding off the reconnect until they time out.
+    fn abandon_sessions(&self, generation: u64) {
+        let mut pool = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.generation == generation {
+            pool.idle.clear();
+            pool.open = 0;
+            pool.generation = generation + 1;
+        }
+        drop(pool);
+        self.session_freed.notify_all();
     }
 
     fn checkin(&self, session: Session, generation: u64) {
