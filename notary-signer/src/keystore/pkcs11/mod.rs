@@ -428,25 +428,23 @@ impl Pkcs11KeyStore {
                     continue;
                 }
             };
-            let supported = {
-                let kt = key_type.clone();
-                self.blocking(move |t| {
-                    let (gen, sign) = mechanisms(&kt);
+            let kt = key_type.clone();
+            let token_label = match self
+                .blocking(move |t| {
                     Ok(t.with_session("C_GetMechanismList", |_, conn| {
-                        Ok(conn.supports(gen) && conn.supports(sign))
+                        Ok(check_mechanisms(conn, &kt).map(|()| conn.label.clone()))
                     })?
-                    .unwrap_or(false))
+                    .unwrap_or_else(|e| Err(KeyStoreError::Crypto(describe(&e)))))
                 })
                 .await?
+            {
+                Ok(label) => label,
+                Err(e) => {
+                    say(out, format!("FAILED {what}: {e}"));
+                    report.failed += 1;
+                    continue;
+                }
             };
-            if !supported {
-                say(
-                    out,
-                    format!("FAILED {what}: the token cannot sign with {algorithm} keys"),
-                );
-                report.failed += 1;
-                continue;
-            }
             if dry_run {
                 say(out, format!("would import {what}"));
                 report.imported += 1;
@@ -503,7 +501,6 @@ impl Pkcs11KeyStore {
                 report.failed += 1;
                 continue;
             }
-            let token_label = self.token_label().await;
             let (kid, alg, g, r, obj) = (
                 key_id.clone(),
                 algorithm.clone(),
@@ -567,17 +564,6 @@ impl Pkcs11KeyStore {
         Ok(report)
     }
 
-    async fn token_label(&self) -> String {
-        self.blocking(|t| {
-            Ok(
-                t.with_session("C_GetTokenInfo", |_, conn| Ok(conn.label.clone()))?
-                    .unwrap_or_default(),
-            )
-        })
-        .await
-        .unwrap_or_default()
-    }
-
     /// The public key of a token object, read from its public-key object.
     async fn read_public(
         &self,
@@ -619,7 +605,51 @@ fn object_label(gun: &str, role: &str) -> String {
     format!("notary {role} {gun}")
 }
 
-/// Creates an imported key's private and public objects (unless a previous run did).
+/// What every private-key object of ours carries, generated or imported: a token object
+/// that signs and does nothing else, sensitive and never leaving the token.
+fn private_template(id: &[u8], label: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
+/// What every public-key object of ours carries: verify only.
+fn public_template(id: &[u8], label: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
+/// Whether the connection's token has the mechanisms `key_type` needs; the error names them.
+fn check_mechanisms(conn: &Conn, key_type: &KeyType) -> Result<(), KeyStoreError> {
+    let (gen, sign) = mechanisms(key_type);
+    if conn.supports(gen) && conn.supports(sign) {
+        Ok(())
+    } else {
+        Err(KeyStoreError::UnsupportedKeyType(format!(
+            "{key_type}: PKCS#11 token {:?} cannot do it (it lacks {gen} or {sign})",
+            conn.label
+        )))
+    }
+}
+
+/// Creates an imported key's private and public objects (unless a previous run did). The
+/// caller has checked the token's mechanisms ([`check_mechanisms`]).
 fn create_objects(
     token: &Token,
     private: &PrivateKey,
@@ -640,110 +670,67 @@ fn create_objects(
     };
     let params = ec_params(&key_type);
     let secret = private.secret_bytes();
-    let result = token.with_session("C_CreateObject", |session, conn| {
-        let (gen, sign) = mechanisms(&key_type);
-        if !(conn.supports(gen) && conn.supports(sign)) {
-            return Ok(Err(KeyStoreError::UnsupportedKeyType(format!(
-                "{key_type}: the token lacks {gen} or {sign}"
-            ))));
-        }
-        if token
-            .find(session, conn, ObjectClass::PRIVATE_KEY, object_id)?
-            .is_none()
-        {
-            let mut template = vec![
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::KeyType(ck_type),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::EcParams(params.clone()),
-                Attribute::Value(secret.to_vec()),
-                Attribute::Id(object_id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ];
-            let created = session.create_object(&template);
-            for attribute in template.iter_mut() {
-                if let Attribute::Value(v) = attribute {
-                    zeroize::Zeroize::zeroize(v);
+    token
+        .with_session("C_CreateObject", |session, conn| {
+            if token
+                .find(session, conn, ObjectClass::PRIVATE_KEY, object_id)?
+                .is_none()
+            {
+                let mut template = vec![
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(ck_type),
+                    Attribute::EcParams(params.clone()),
+                    Attribute::Value(secret.to_vec()),
+                ];
+                template.extend(private_template(object_id, label));
+                let created = session.create_object(&template);
+                for attribute in template.iter_mut() {
+                    if let Attribute::Value(v) = attribute {
+                        zeroize::Zeroize::zeroize(v);
+                    }
                 }
+                created?;
             }
-            created?;
-        }
-        if token
-            .find(session, conn, ObjectClass::PUBLIC_KEY, object_id)?
-            .is_none()
-        {
-            session.create_object(&[
-                Attribute::Class(ObjectClass::PUBLIC_KEY),
-                Attribute::KeyType(ck_type),
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Wrap(false),
-                Attribute::EcParams(params.clone()),
-                Attribute::EcPoint(yasna::construct_der(|w| w.write_bytes(&point))),
-                Attribute::Id(object_id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ])?;
-        }
-        Ok(Ok(()))
-    })?;
-    result.map_err(|e| {
-        KeyStoreError::Crypto(format!("creating the token objects: {}", describe(&e)))
-    })?
+            if token
+                .find(session, conn, ObjectClass::PUBLIC_KEY, object_id)?
+                .is_none()
+            {
+                let mut template = vec![
+                    Attribute::Class(ObjectClass::PUBLIC_KEY),
+                    Attribute::KeyType(ck_type),
+                    Attribute::EcParams(params.clone()),
+                    Attribute::EcPoint(yasna::construct_der(|w| w.write_bytes(&point))),
+                ];
+                template.extend(public_template(object_id, label));
+                session.create_object(&template)?;
+            }
+            Ok(())
+        })?
+        .map_err(|e| KeyStoreError::Crypto(format!("creating the token objects: {}", describe(&e))))
 }
 
-/// Generates a key pair in the token; returns its public key and object ID.
+/// Generates a key pair in the token; returns its public key, object ID and the token's label.
 fn generate(
     token: &Token,
     key_type: &KeyType,
     label: &str,
-) -> Result<(PublicKey, Vec<u8>), KeyStoreError> {
-    let (gen, sign) = mechanisms(key_type);
+) -> Result<(PublicKey, Vec<u8>, String), KeyStoreError> {
     let params = ec_params(key_type);
     let temporary_id: [u8; 16] = rand::random();
     let result = token.with_session("C_GenerateKeyPair", |session, conn: &Conn| {
-        if !(conn.supports(gen) && conn.supports(sign)) {
-            return Ok(Err(KeyStoreError::UnsupportedKeyType(format!(
-                "{key_type}: PKCS#11 token {:?} cannot do it (it lacks {gen} or {sign})",
-                conn.label
-            ))));
+        if let Err(e) = check_mechanisms(conn, key_type) {
+            return Ok(Err(e));
         }
         let mechanism = match key_type {
             KeyType::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
             _ => Mechanism::EccKeyPairGen,
         };
+        let mut public_attributes = vec![Attribute::EcParams(params.clone())];
+        public_attributes.extend(public_template(&temporary_id, label));
         let (public_handle, private_handle) = session.generate_key_pair(
             &mechanism,
-            &[
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Wrap(false),
-                Attribute::EcParams(params.clone()),
-                Attribute::Id(temporary_id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Id(temporary_id.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ],
+            &public_attributes,
+            &private_template(&temporary_id, label),
         )?;
         let destroy = |session: &cryptoki::session::Session| {
             let _ = session.destroy_object(public_handle);
@@ -787,7 +774,7 @@ fn generate(
                 temporary_id.to_vec()
             }
         };
-        Ok(Ok((public, object_id)))
+        Ok(Ok((public, object_id, conn.label.clone())))
     })?;
     result.map_err(|e| KeyStoreError::Crypto(format!("generating a key pair: {}", describe(&e))))?
 }
@@ -861,9 +848,9 @@ impl KeyStore for Pkcs11KeyStore {
         }
         let label = object_label(gun, role);
         let kt = key_type.clone();
-        let (public, object_id) = self.blocking(move |t| generate(&t, &kt, &label)).await?;
+        let (public, object_id, token_label) =
+            self.blocking(move |t| generate(&t, &kt, &label)).await?;
         let key_id = public.key_id();
-        let token_label = self.token_label().await;
         let (g, r, alg, kid, obj) = (
             gun.to_string(),
             role.to_string(),
