@@ -623,13 +623,25 @@ fn create_key_owners(conn: &mut AnyConnection) -> Result<(), StoreError> {
     const SQLITE: &str = include_str!(
         "../../../migrations/server/sqlite/2026-12-04-000001_create_server_key_owners/up.sql"
     );
+    run_own_ddl(conn, MYSQL, SQLITE, "table server_key_owners")
+}
+
+/// Runs one of our own migrations' DDL (idempotent: `CREATE TABLE IF NOT EXISTS`, `INSERT
+/// IGNORE`) for this backend, so that tables of ours exist on a database the server was
+/// started on without `-migrate`, as Go's is. `what` names them in the error.
+pub(super) fn run_own_ddl(
+    conn: &mut AnyConnection,
+    mysql: &str,
+    sqlite: &str,
+    what: &str,
+) -> Result<(), StoreError> {
     let result = match conn {
-        AnyConnection::Mysql(c) => c.batch_execute(MYSQL),
-        AnyConnection::Sqlite(c) => c.batch_execute(SQLITE),
+        AnyConnection::Mysql(c) => c.batch_execute(mysql),
+        AnyConnection::Sqlite(c) => c.batch_execute(sqlite),
     };
     result.map_err(|e| {
         StoreError::Other(format!(
-            "cannot create table server_key_owners (run notary-server -migrate): {e}"
+            "cannot create {what} (run notary-server -migrate): {e}"
         ))
     })
 }
@@ -717,7 +729,8 @@ fn update_many_blocking(
     let leaves: Vec<Vec<u8>> = if tlog {
         updates
             .iter()
-            .map(|u| tlog_sql::leaf_bytes(gun, u, now))
+            .zip(&hashes)
+            .map(|(u, sha256)| tlog_sql::leaf_bytes(gun, u, sha256, now))
             .collect::<Result<_, _>>()?
     } else {
         Vec::new()

@@ -19,20 +19,34 @@ use notary_tlog::store::{hashes_to_append, stored_hash_count};
 use notary_tlog::{Hash, HashStore, LeafRecord};
 
 use super::schema::{tlog_hashes, tlog_leaves, tlog_state, tuf_files};
-use super::sql::{map_error, AnyConnection};
+use super::sql::{map_error, run_own_ddl, AnyConnection};
 use super::{MetaUpdate, SqlStore, StoreError};
 
-/// The encoded leaf record of one file of an update.
+/// The encoded leaf record of one file of an update, whose hex SHA-256 the caller has
+/// computed already (the write path hashes every file once, for its `sha256` column).
 pub(crate) fn leaf_bytes(
     gun: &str,
     update: &MetaUpdate,
+    sha256: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<u8>, StoreError> {
-    let version = u64::try_from(update.version).unwrap_or(0);
-    LeafRecord::for_metadata(gun, &update.role, version, &update.data, at)
+    let bad = |e: String| StoreError::Other(format!("transparency log leaf: {e}"));
+    let digest: [u8; 32] = hex::decode(sha256)
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| bad(format!("{sha256:?} is not a SHA-256")))?;
+    let record = LeafRecord {
+        gun: gun.to_owned(),
+        role: update.role.clone(),
+        version: u64::try_from(update.version).unwrap_or(0),
+        sha256: digest,
+        length: update.data.len() as u64,
+        time: at,
+    };
+    record
         .encode()
         .map(String::into_bytes)
-        .map_err(|e| StoreError::Other(format!("transparency log leaf: {e}")))
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Appends the leaves' INSERT to a MySQL text batch (hex literals only, as the batch does).
@@ -342,17 +356,8 @@ impl SqlStore {
             include_str!("../../../migrations/server/mysql/2026-12-07-000001_create_tlog/up.sql");
         const SQLITE: &str =
             include_str!("../../../migrations/server/sqlite/2026-12-07-000001_create_tlog/up.sql");
-        self.run(|conn| {
-            use diesel::connection::SimpleConnection as _;
-            let result = match conn {
-                AnyConnection::Mysql(c) => c.batch_execute(MYSQL),
-                AnyConnection::Sqlite(c) => c.batch_execute(SQLITE),
-            };
-            result.map_err(|e| {
-                StoreError::Other(format!("cannot create the transparency log tables: {e}"))
-            })
-        })
-        .await
+        self.run(|conn| run_own_ddl(conn, MYSQL, SQLITE, "the transparency log tables"))
+            .await
     }
 
     /// Integrates up to `max` pending leaves into the tree (one transaction).
@@ -527,7 +532,7 @@ impl SqlStore {
                         version: i64::from(version),
                         data,
                     };
-                    let leaf = leaf_bytes(&gun, &update, at)?;
+                    let leaf = leaf_bytes(&gun, &update, &sha256, at)?;
                     insert_leaves(
                         conn,
                         &gun,
