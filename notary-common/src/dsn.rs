@@ -11,10 +11,15 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+mod postgres;
+pub use postgres::PostgresDsn;
+
 /// An invalid DSN. The message names the setting and never contains the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MySQL DSN in {setting}: {reason}")]
+#[error("invalid {database} DSN in {setting}: {reason}")]
 pub struct DsnError {
+    /// `MySQL` or `PostgreSQL`.
+    pub database: &'static str,
     /// The config setting the DSN came from, e.g. `storage.db_url`.
     pub setting: String,
     /// What is wrong.
@@ -78,6 +83,7 @@ impl MysqlDsn {
     /// `setting` names the config key for error messages.
     pub fn parse(setting: &str, dsn: &str) -> Result<Self, DsnError> {
         let err = |reason: &str| DsnError {
+            database: "MySQL",
             setting: setting.to_string(),
             reason: reason.to_string(),
         };
@@ -156,6 +162,7 @@ impl MysqlDsn {
 
     fn parse_url(setting: &str, dsn: &str) -> Result<Self, DsnError> {
         let err = |reason: String| DsnError {
+            database: "MySQL",
             setting: setting.to_string(),
             reason,
         };

@@ -8,7 +8,7 @@
 //! - [`flags`]: rewrite `-config x` to `--config x` before clap parses the command line;
 //! - [`config`]: load the JSON file, apply environment overrides over known keys, resolve
 //!   relative paths against the config file's directory;
-//! - [`dsn`]: go-sql-driver MySQL DSNs to diesel URLs, SQLite paths;
+//! - [`dsn`]: go-sql-driver MySQL DSNs to diesel URLs, lib/pq PostgreSQL URLs, SQLite paths;
 //! - [`logging`]: tracing-subscriber set up from logrus level names and `-logf`;
 //! - [`tls`]: PEM loading for rustls with errors that name the file and the setting, and the
 //!   cipher-suite selection that matches Go's.

@@ -17,8 +17,8 @@
 //! - `trust_service.type` `local` | `remote`; for remote: `hostname`, `port`
 //!   (string or number), `key_algorithm` `ecdsa` | `rsa` | `ed25519`,
 //!   `tls_ca_file`, `tls_client_cert` + `tls_client_key` (both or neither);
-//! - `storage.backend` `memory` | `mysql` | `sqlite3`, `storage.db_url` (Go DSN for
-//!   MySQL, file path for SQLite);
+//! - `storage.backend` `memory` | `mysql` | `postgres` | `sqlite3`, `storage.db_url` (Go DSN
+//!   for MySQL, lib/pq URL or key=value string for PostgreSQL, file path for SQLite);
 //! - `caching.max_age.current_metadata` (default 300) and
 //!   `caching.max_age.consistent_metadata` (default 2592000), 0..=31536000 seconds;
 //! - `repositories.gun_prefixes` (each must end in `/`, be path-clean, not start
@@ -36,7 +36,7 @@
 
 use std::path::{Path, PathBuf};
 
-use notary_common::dsn::{sqlite_path, MysqlDsn};
+use notary_common::dsn::{sqlite_path, MysqlDsn, PostgresDsn};
 use notary_common::tls::ServerTlsFiles;
 use notary_common::ConfigFile;
 use notary_tuf::keys::KeyType;
@@ -184,7 +184,7 @@ fn transparency_log(
     if matches!(storage, StorageConfig::Memory) {
         return Err(bad(
             "transparency_log.enabled",
-            "needs mysql or sqlite3 storage: the log lives in the database",
+            "needs mysql, postgres or sqlite3 storage: the log lives in the database",
         ));
     }
     let origin = file
@@ -268,6 +268,8 @@ pub enum StorageConfig {
         /// Database file.
         path: PathBuf,
     },
+    /// PostgreSQL; the `db_url` as Go's lib/pq takes it.
+    Postgres(PostgresDsn),
 }
 
 /// `caching.max_age`.
@@ -564,9 +566,22 @@ fn storage(file: &ConfigFile) -> Result<StorageConfig, ConfigError> {
                 path: sqlite_path(file.dir(), &db),
             })
         }
-        "postgres" | "rethinkdb" | "couchdb" => Err(bad(
+        "postgres" => {
+            let dsn = file.get_str("storage.db_url")?.ok_or_else(|| {
+                bad(
+                    "storage.db_url",
+                    "must provide a non-empty database source for postgres",
+                )
+            })?;
+            PostgresDsn::parse("storage.db_url", &dsn)
+                .map(StorageConfig::Postgres)
+                .map_err(|e| ConfigError(e.to_string()))
+        }
+        "rethinkdb" | "couchdb" => Err(bad(
             "storage.backend",
-            format!("{backend} is not supported by this server (use mysql, sqlite3 or memory)"),
+            format!(
+                "{backend} is not supported by this server (use mysql, postgres, sqlite3 or memory)"
+            ),
         )),
         other => Err(bad(
             "storage.backend",
@@ -861,7 +876,15 @@ mod tests {
             ),
             (
                 with(minimal(), "storage.backend", json!("postgres")),
-                "storage.backend",
+                "storage.db_url",
+            ),
+            (
+                with(
+                    minimal(),
+                    "storage",
+                    json!({"backend": "postgres", "db_url": "postgres://u@h/db?sslmode=sometimes"}),
+                ),
+                "storage.db_url",
             ),
             (
                 with(minimal(), "storage.backend", json!("foo")),

@@ -90,6 +90,16 @@ fn open_store_and_pool(
             }
             (Arc::new(store.clone()), Some(store))
         }
+        StorageConfig::Postgres(dsn) => {
+            let store = SqlStore::open_postgres(dsn)
+                .with_context(|| format!("cannot open PostgreSQL database {}", dsn.redacted()))?;
+            if migrate {
+                store
+                    .run_migrations()
+                    .context("cannot migrate the PostgreSQL database")?;
+            }
+            (Arc::new(store.clone()), Some(store))
+        }
         StorageConfig::Sqlite { path } => {
             let store = SqlStore::open_sqlite(path)
                 .with_context(|| format!("cannot open SQLite database {}", path.display()))?;

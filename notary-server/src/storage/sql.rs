@@ -1,7 +1,7 @@
-//! SQL [`MetaStore`] for MySQL/MariaDB and SQLite (diesel, r2d2).
+//! SQL [`MetaStore`] for MySQL/MariaDB, PostgreSQL and SQLite (diesel, r2d2).
 //!
 //! One connection enum (`#[derive(MultiConnection)]`) runs the same queries on
-//! both backends. Diesel is blocking, so every call checks a connection out
+//! every backend. Diesel is blocking, so every call checks a connection out
 //! and runs its queries inside `spawn_blocking`; checking out can block too
 //! (pool exhausted, database down), which is why it happens in there as well.
 //!
@@ -13,7 +13,8 @@
 //! Times: diesel sets the MySQL session time zone to UTC, so `TIMESTAMP`
 //! values are stored and read as true UTC. Go notary writes UTC wall-clock
 //! values in the server's session zone, so the two agree whenever the MySQL
-//! server runs in UTC (the usual setup).
+//! server runs in UTC (the usual setup). PostgreSQL sessions are set to UTC as well; Go's
+//! `timestamp` (without time zone) columns hold what gorm wrote, UTC on a UTC host.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,10 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression};
+use diesel::query_builder::{AstPass, QueryFragment};
+use notary_common::dsn::PostgresDsn;
 
 use super::schema::{changefeed, server_key_owners, tuf_files};
 use super::tlog_sql;
@@ -40,6 +45,9 @@ pub(crate) const MYSQL_MIGRATIONS: EmbeddedMigrations =
 /// Server migrations for SQLite (same tables and keys as MySQL).
 pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations =
     embed_migrations!("../migrations/server/sqlite");
+/// Server migrations for PostgreSQL; their end state equals Go's `migrations/server/postgresql`.
+pub(crate) const PG_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../migrations/server/postgres");
 
 /// Applied to every new SQLite connection. busy_timeout makes concurrent
 /// writers wait for the lock instead of failing at once; WAL lets readers run
@@ -49,12 +57,65 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON;";
 
-diesel::define_sql_function! {
-    /// `HEX(x)` (MySQL) / `hex(x)` (SQLite): upper-case hex of the bytes. Comparing it
-    /// compares names byte for byte, where MySQL's `*_general_ci` collation of Go's tables
-    /// would equate `Alice/app` and `alice/app` (and ignore trailing spaces).
-    #[sql_name = "hex"]
-    fn sql_hex(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+/// Upper-case hex of a text column's bytes: `hex(x)` on MySQL and SQLite,
+/// `upper(encode(convert_to(x, 'UTF8'), 'hex'))` on PostgreSQL, which has no `hex`.
+/// Comparing it compares names byte for byte, where MySQL's `*_general_ci` collation of Go's
+/// tables would equate `Alice/app` and `alice/app` (and ignore trailing spaces).
+/// (A `define_sql_function!` has one SQL name for all backends, hence this expression.)
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId, diesel::expression::ValidGrouping)]
+pub(crate) struct SqlHex<E>(E);
+
+pub(crate) fn sql_hex<E>(e: E) -> SqlHex<E> {
+    SqlHex(e)
+}
+
+impl<E: Expression<SqlType = diesel::sql_types::Text>> Expression for SqlHex<E> {
+    type SqlType = diesel::sql_types::Text;
+}
+
+impl<E: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for SqlHex<E> where Self: Expression {}
+
+impl<E: SelectableExpression<QS>, QS> SelectableExpression<QS> for SqlHex<E> where
+    Self: AppearsOnTable<QS>
+{
+}
+
+impl<E: QueryFragment<diesel::mysql::Mysql>> QueryFragment<diesel::mysql::Mysql> for SqlHex<E> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::mysql::Mysql>) -> QueryResult<()> {
+        out.push_sql("hex(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<E: QueryFragment<diesel::sqlite::Sqlite>> QueryFragment<diesel::sqlite::Sqlite> for SqlHex<E> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql("hex(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<E: QueryFragment<diesel::pg::Pg>> QueryFragment<diesel::pg::Pg> for SqlHex<E> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("upper(encode(convert_to(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(", 'UTF8'), 'hex'))");
+        Ok(())
+    }
+}
+
+impl<E> QueryFragment<MultiBackend> for SqlHex<E>
+where
+    Self: QueryFragment<diesel::mysql::Mysql>
+        + QueryFragment<diesel::sqlite::Sqlite>
+        + QueryFragment<diesel::pg::Pg>,
+{
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        MultiBackend::walk_variant_ast(self, pass)
+    }
 }
 
 /// The value [`sql_hex`] gives for `name`.
@@ -71,12 +132,14 @@ const DEADLOCK_RETRIES: usize = 3;
 pub(crate) enum AnyConnection {
     Mysql(diesel::MysqlConnection),
     Sqlite(diesel::SqliteConnection),
+    Pg(diesel::PgConnection),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Mysql,
     Sqlite,
+    Postgres,
 }
 
 /// r2d2 manager that opens exactly one backend. diesel's own
@@ -117,6 +180,13 @@ impl ManageConnection for Manager {
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .map_err(r2d2::Error::QueryError)?;
                 AnyConnection::Sqlite(conn)
+            }
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.url)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(r2d2::Error::QueryError)?;
+                AnyConnection::Pg(conn)
             }
         };
         Ok(Pooled {
@@ -222,6 +292,16 @@ impl SqlStore {
         Self::open(Backend::Mysql, url.to_owned(), options)
     }
 
+    /// Opens a pool on a PostgreSQL database (a [`PostgresDsn`] as Go's `db_url` gives it).
+    pub fn open_postgres(dsn: &PostgresDsn) -> Result<Self, StoreError> {
+        Self::open_postgres_with(dsn, PoolOptions::default())
+    }
+
+    /// [`SqlStore::open_postgres`] with explicit pool settings.
+    pub fn open_postgres_with(dsn: &PostgresDsn, options: PoolOptions) -> Result<Self, StoreError> {
+        Self::open(Backend::Postgres, dsn.conninfo().to_owned(), options)
+    }
+
     /// Opens (creating if needed) the SQLite database file at `path`.
     /// Each pooled connection opens the file anew, so `:memory:` does not work.
     pub fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
@@ -323,6 +403,7 @@ impl SqlStore {
         let result = match &mut conn.conn {
             AnyConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(drop),
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+            AnyConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(drop),
         };
         result.map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
@@ -426,6 +507,7 @@ macro_rules! on_backend {
         match $conn {
             AnyConnection::Mysql($c) => $body,
             AnyConnection::Sqlite($c) => $body,
+            AnyConnection::Pg($c) => $body,
         }
     };
 }
@@ -489,7 +571,9 @@ fn change_from_row(row: ChangeRow) -> Change {
         created_at: created_at.map_or(DateTime::UNIX_EPOCH, |t| t.and_utc()),
         gun,
         version: i64::from(version),
-        sha256: sha256.unwrap_or_default(),
+        // PostgreSQL's CHAR(64) pads the empty checksum of a deletion with spaces (Go on
+        // PostgreSQL serves those spaces); a checksum never contains any.
+        sha256: sha256.map(|s| s.trim_end().to_owned()).unwrap_or_default(),
         category,
     }
 }
@@ -528,7 +612,7 @@ struct NewChange<'a> {
 /// Whether a database error message means the server cannot be reached.
 /// The MySQL client reports these with no distinct error kind.
 fn is_connection_loss(message: &str) -> bool {
-    const PATTERNS: [&str; 9] = [
+    const PATTERNS: [&str; 16] = [
         "gone away",
         "lost connection",
         "can't connect",
@@ -539,6 +623,14 @@ fn is_connection_loss(message: &str) -> bool {
         "shutdown in progress",
         // SQLite: busy_timeout expired under write contention.
         "database is locked",
+        // PostgreSQL (libpq): server gone, restarted or unreachable.
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "could not connect to server",
+        "connection to server at",
+        "the database system is shutting down",
+        "the database system is starting up",
     ];
     let message = message.to_ascii_lowercase();
     PATTERNS.iter().any(|p| message.contains(p))
@@ -557,7 +649,8 @@ pub(super) fn map_error(e: DieselError) -> StoreError {
 }
 
 /// Like [`map_error`], but a key collision means a concurrent or replayed
-/// version (MySQL 1062 is mapped by diesel; 1022 only shows in the text).
+/// version (MySQL 1062 and PostgreSQL 23505 are mapped by diesel; 1022 only shows in
+/// the text).
 fn map_write_error(e: DieselError) -> StoreError {
     match &e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::OldVersion,
@@ -623,21 +716,26 @@ fn create_key_owners(conn: &mut AnyConnection) -> Result<(), StoreError> {
     const SQLITE: &str = include_str!(
         "../../../migrations/server/sqlite/2026-12-04-000001_create_server_key_owners/up.sql"
     );
-    run_own_ddl(conn, MYSQL, SQLITE, "table server_key_owners")
+    const PG: &str = include_str!(
+        "../../../migrations/server/postgres/2026-12-04-000001_create_server_key_owners/up.sql"
+    );
+    run_own_ddl(conn, [MYSQL, SQLITE, PG], "table server_key_owners")
 }
 
 /// Runs one of our own migrations' DDL (idempotent: `CREATE TABLE IF NOT EXISTS`, `INSERT
 /// IGNORE`) for this backend, so that tables of ours exist on a database the server was
-/// started on without `-migrate`, as Go's is. `what` names them in the error.
+/// started on without `-migrate`, as Go's is. `ddl` is the MySQL, SQLite and PostgreSQL
+/// text; `what` names the tables in the error.
 pub(super) fn run_own_ddl(
     conn: &mut AnyConnection,
-    mysql: &str,
-    sqlite: &str,
+    ddl: [&str; 3],
     what: &str,
 ) -> Result<(), StoreError> {
+    let [mysql, sqlite, pg] = ddl;
     let result = match conn {
         AnyConnection::Mysql(c) => c.batch_execute(mysql),
         AnyConnection::Sqlite(c) => c.batch_execute(sqlite),
+        AnyConnection::Pg(c) => c.batch_execute(pg),
     };
     result.map_err(|e| {
         StoreError::Other(format!(
@@ -646,12 +744,15 @@ pub(super) fn run_own_ddl(
     })
 }
 
-/// Whether a query failed because its table does not exist (MySQL 1146, SQLite).
+/// Whether a query failed because its table does not exist (MySQL 1146, SQLite,
+/// PostgreSQL 42P01 `relation "..." does not exist`).
 fn is_missing_table(e: &DieselError) -> bool {
     match e {
         DieselError::DatabaseError(_, info) => {
             let m = info.message().to_ascii_lowercase();
-            m.contains("doesn't exist") || m.contains("no such table")
+            m.contains("doesn't exist")
+                || m.contains("no such table")
+                || (m.contains("relation") && m.contains("does not exist"))
         }
         _ => false,
     }
@@ -739,7 +840,7 @@ fn update_many_blocking(
         AnyConnection::Mysql(mysql) => {
             mysql_batch(gun, &updates, &hashes, &leaves, naive).map(|sql| (mysql, sql))
         }
-        AnyConnection::Sqlite(_) => None,
+        AnyConnection::Sqlite(_) | AnyConnection::Pg(_) => None,
     };
     if let Some((mysql, sql)) = batch {
         let mut attempt = 0;
@@ -793,9 +894,7 @@ fn update_many_blocking(
             Ok(())
         });
         match result {
-            Err(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _))
-                if attempt < DEADLOCK_RETRIES =>
-            {
+            Err(e) if is_deadlock(&e) && attempt < DEADLOCK_RETRIES => {
                 attempt += 1;
             }
             Err(e) => return Err(map_write_error(e)),
@@ -843,7 +942,8 @@ fn is_deadlock(e: &DieselError) -> bool {
         DieselError::DatabaseError(_, info) => info
             .message()
             .to_ascii_lowercase()
-            .contains("deadlock found"),
+            // MySQL 1213 "Deadlock found", PostgreSQL 40P01 "deadlock detected".
+            .contains("deadlock"),
         _ => false,
     }
 }
@@ -1239,12 +1339,17 @@ impl MetaStore for SqlStore {
             };
             // A key keeps its first record (the signer may hand out the same pending key
             // again for the same GUN and role).
-            let insert = |conn: &mut AnyConnection| {
-                on_backend!(conn, |c| diesel::insert_or_ignore_into(
-                    server_key_owners::table
-                )
-                .values(&row)
-                .execute(c))
+            let insert = |conn: &mut AnyConnection| match conn {
+                AnyConnection::Pg(c) => diesel::insert_into(server_key_owners::table)
+                    .values(&row)
+                    .on_conflict_do_nothing()
+                    .execute(c),
+                AnyConnection::Mysql(c) => diesel::insert_or_ignore_into(server_key_owners::table)
+                    .values(&row)
+                    .execute(c),
+                AnyConnection::Sqlite(c) => diesel::insert_or_ignore_into(server_key_owners::table)
+                    .values(&row)
+                    .execute(c),
             };
             match insert(conn) {
                 Err(e) if is_missing_table(&e) => {

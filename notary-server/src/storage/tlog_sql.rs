@@ -279,6 +279,8 @@ fn integrate_blocking(conn: &mut AnyConnection, max: i64) -> Result<Integrated, 
         }
         let written = store.written.into_inner();
         let c = store.conn.into_inner();
+        // X'..' is a bytea on MySQL and SQLite but a bit string on PostgreSQL.
+        let pg = matches!(c, AnyConnection::Pg(_));
         let mut rows: Vec<(i64, Vec<u8>)> = written
             .into_iter()
             .map(|(i, h)| (i as i64, h.0.to_vec()))
@@ -289,7 +291,13 @@ fn integrate_blocking(conn: &mut AnyConnection, max: i64) -> Result<Integrated, 
         for chunk in rows.chunks(500) {
             let values: Vec<String> = chunk
                 .iter()
-                .map(|(i, h)| format!("({i},X'{}')", hex::encode(h)))
+                .map(|(i, h)| {
+                    if pg {
+                        format!("({i},'\\x{}'::bytea)", hex::encode(h))
+                    } else {
+                        format!("({i},X'{}')", hex::encode(h))
+                    }
+                })
                 .collect();
             diesel::sql_query(format!(
                 "INSERT INTO tlog_hashes (idx, hash) VALUES {}",
@@ -356,7 +364,10 @@ impl SqlStore {
             include_str!("../../../migrations/server/mysql/2026-12-07-000001_create_tlog/up.sql");
         const SQLITE: &str =
             include_str!("../../../migrations/server/sqlite/2026-12-07-000001_create_tlog/up.sql");
-        self.run(|conn| run_own_ddl(conn, MYSQL, SQLITE, "the transparency log tables"))
+        const PG: &str = include_str!(
+            "../../../migrations/server/postgres/2026-12-07-000001_create_tlog/up.sql"
+        );
+        self.run(|conn| run_own_ddl(conn, [MYSQL, SQLITE, PG], "the transparency log tables"))
             .await
     }
 

@@ -11,7 +11,7 @@ use notary_tlog::{verify_inclusion, Checkpoint, Hash, LeafRecord};
 use notary_tuf::crypto::{CryptoService, MemoryCryptoService};
 use sha2::Sha256;
 
-use super::{MysqlDb, SqliteDb};
+use super::{MysqlDb, PgDb, SqliteDb};
 use crate::storage::{sha256_hex, MetaStore, MetaUpdate, SqlStore, StoreError};
 use crate::tlog::{LogConfig, TransparencyLog};
 
@@ -252,4 +252,17 @@ async fn mysql_two_replicas_build_one_log() {
     let other = SqlStore::open_mysql(&db.url()).unwrap();
     let store = db.store.clone().unwrap();
     two_replicas_build_one_log(&store, &other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_update_gets_one_leaf_and_proofs_verify() {
+    let Some(db) = PgDb::create() else { return };
+    every_update_gets_one_leaf_and_proofs_verify(&db.sql_store()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_replicas_build_one_log() {
+    let Some(db) = PgDb::create() else { return };
+    let other = SqlStore::open_postgres(&db.dsn()).unwrap();
+    two_replicas_build_one_log(&db.sql_store(), &other).await;
 }

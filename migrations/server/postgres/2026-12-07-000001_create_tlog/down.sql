@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS tlog_state;
+DROP TABLE IF EXISTS tlog_hashes;
+DROP TABLE IF EXISTS tlog_leaves;
