@@ -18,7 +18,7 @@
 use std::path::Path;
 
 use notary_common::config::ConfigFile;
-use notary_common::dsn::{sqlite_path, MysqlDsn};
+use notary_common::dsn::{sqlite_path, MysqlDsn, PostgresDsn};
 use notary_common::logging::parse_level;
 use notary_common::tls::ServerTlsFiles;
 use tracing::level_filters::LevelFilter;
@@ -151,11 +151,18 @@ impl SignerConfig {
                 let url = file.require_str("storage.db_url")?;
                 StorageConfig::Sql(Backend::Sqlite(sqlite_path(file.dir(), &url)))
             }
+            "postgres" => {
+                let url = file.require_str("storage.db_url")?;
+                StorageConfig::Sql(Backend::Postgres(PostgresDsn::parse(
+                    "storage.db_url",
+                    &url,
+                )?))
+            }
             other => {
                 return Err(SetupError::Invalid {
                     setting: "storage.backend".into(),
                     reason: format!(
-                        "{other:?} is not supported (use \"mysql\", \"sqlite3\" or \"memory\")"
+                        "{other:?} is not supported (use \"mysql\", \"postgres\", \"sqlite3\" or \"memory\")"
                     ),
                 })
             }
@@ -344,7 +351,7 @@ mod tests {
     fn errors_name_the_setting() {
         let cases: Vec<(&str, serde_json::Value)> = vec![
             ("server.grpc_addr", json!(null)),
-            ("storage.backend", json!("postgres")),
+            ("storage.backend", json!("rethinkdb")),
             ("storage.db_url", json!("nonsense")),
             ("logging.level", json!("2")),
             ("server.tls_cert_file", json!("")),

@@ -21,7 +21,10 @@ use notary_tuf::keys::{KeyType, PrivateKey, PublicKey};
 pub use memory::MemoryKeyStore;
 pub use pkcs11::{Pkcs11KeyStore, TokenConfig};
 pub use service::{KeyService, ServiceError};
-pub use sql::{Backend, DbConnection, KeyRecord, SqlKeyStore, MYSQL_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use sql::{
+    Backend, DbConnection, KeyRecord, SqlKeyStore, MYSQL_MIGRATIONS, PG_MIGRATIONS,
+    SQLITE_MIGRATIONS,
+};
 
 /// A failure of a [`KeyStore`] operation.
 #[derive(Debug, thiserror::Error)]

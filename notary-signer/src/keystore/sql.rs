@@ -1,4 +1,5 @@
-//! SQL key store on MySQL/MariaDB (the Go signer's `private_keys` table) or SQLite.
+//! SQL key store on MySQL/MariaDB or PostgreSQL (the Go signer's `private_keys` table), or
+//! SQLite.
 //!
 //! diesel is synchronous; every operation runs on tokio's blocking pool and checks a
 //! connection out of an r2d2 pool there (checking out can block too). CPU-heavy work
@@ -13,7 +14,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sql_query;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use notary_common::dsn::MysqlDsn;
+use notary_common::dsn::{MysqlDsn, PostgresDsn};
 use notary_tuf::keys::{KeyType, PrivateKey, PublicKey};
 
 use super::jwe::{ENCRYPTION_ALG, KEYWRAP_ALG};
@@ -23,6 +24,8 @@ use super::{open, seal, KeyStore, KeyStoreError, Passphrases, StoredKey};
 pub const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/signer/mysql");
 /// SQLite migrations.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/signer/sqlite");
+/// PostgreSQL migrations; the end state equals Go's `migrations/signer/postgresql`.
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/signer/postgres");
 
 diesel::table! {
     /// Go's `private_keys` table (spec signer-and-tuf §3.1).
@@ -51,6 +54,8 @@ pub enum DbConnection {
     Mysql(diesel::MysqlConnection),
     /// SQLite.
     Sqlite(diesel::SqliteConnection),
+    /// PostgreSQL.
+    Pg(diesel::PgConnection),
 }
 
 /// Which database to use.
@@ -60,6 +65,8 @@ pub enum Backend {
     Mysql(MysqlDsn),
     /// A SQLite file.
     Sqlite(PathBuf),
+    /// PostgreSQL (Go's lib/pq `db_url`).
+    Postgres(PostgresDsn),
 }
 
 impl Backend {
@@ -68,6 +75,7 @@ impl Backend {
         match self {
             Backend::Mysql(_) => "mysql",
             Backend::Sqlite(_) => "sqlite3",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
@@ -76,6 +84,7 @@ impl Backend {
         match self {
             Backend::Mysql(dsn) => dsn.redacted(),
             Backend::Sqlite(path) => path.display().to_string(),
+            Backend::Postgres(dsn) => dsn.redacted().to_owned(),
         }
     }
 
@@ -103,6 +112,13 @@ impl Backend {
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
+            Backend::Postgres(dsn) => {
+                let mut conn = diesel::PgConnection::establish(dsn.conninfo())?;
+                // `timestamp` columns take what is written as is; keep it UTC, like MySQL's.
+                conn.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Pg(conn))
+            }
         }
     }
 
@@ -111,6 +127,7 @@ impl Backend {
         let applied = match conn {
             DbConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS),
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
         }
         .map_err(|e| KeyStoreError::Database(format!("migration failed: {e}")))?;
         Ok(applied.iter().map(|v| v.to_string()).collect())
