@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts one notary-server + notary-signer pair on MariaDB (default) or PostgreSQL
-# (DB_BACKEND=postgres), with mutual TLS from the server to the signer. Any mix of binaries works (Go reference, ours, or one of each): both read
-# the Go configuration format written here.
+# (DB_BACKEND=postgres), with mutual TLS from the server to the signer. Any mix of binaries
+# works (Go reference, ours, or one of each): both read the Go configuration format written
+# here.
 #
 # Usage: tests/harness/start-pair.sh WORKDIR
 #
@@ -10,9 +11,9 @@
 # WORKDIR whose pair is up does nothing. Stop with tests/harness/stop-pair.sh WORKDIR.
 #
 # Steps: MariaDB up (start-mariadb.sh) or PostgreSQL up (start-postgres.sh) -> PKI ->
-# databases, users, Go schema -> configs ->
-# signer (gRPC, client CA = test root CA) -> server (HTTPS) -> health check -> a request
-# that makes the server fetch a key from the signer (proves the mTLS path).
+# databases, users, Go schema -> configs -> signer (gRPC, client CA = test root CA) ->
+# server (HTTPS) -> health check -> a request that makes the server fetch a key from the
+# signer (proves the mTLS path).
 #
 # Environment (default in brackets):
 #   NOTARY_SERVER_BIN [/usr/bin/notary-server]   NOTARY_SIGNER_BIN [/usr/bin/notary-signer]
@@ -25,9 +26,10 @@
 #                        get "backend": "postgres" and a postgres:// db_url)
 #   DB_HOST [127.0.0.1]  DB_PORT [3306; postgres: PG_PORT, 5433]
 #   PG_SSLMODE [disable] postgres only: sslmode of both db_urls (disable | require |
-#                        verify-ca | verify-full); all but disable also get
-#                        sslrootcert=PG_SSLROOTCERT [PG_DATADIR/tls/root-ca.crt, the CA of
-#                        start-postgres.sh's certificate, copied to WORKDIR/certs/postgres-ca.crt]
+#                        verify-ca | verify-full); all but disable also get sslrootcert=
+#                        WORKDIR/certs/postgres-ca.crt, a copy of PG_SSLROOTCERT
+#                        [PG_DATADIR/tls/root-ca.crt, the CA of start-postgres.sh's cluster]
+#   PG_PORT [DB_PORT or 5433]  PG_DATADIR [/var/lib/notary-test-pg]  (see start-postgres.sh)
 #   RESET_DB [0]         1 = drop both databases first
 #   SIGNER_ALIAS [passwordalias1]  SIGNER_PASSPHRASE [notary-signer-test-passphrase]
 #                        the signer's default_alias; the passphrase is handed to the signer
