@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts one notary-server + notary-signer pair on MariaDB, with mutual TLS from the server
-# to the signer. Any mix of binaries works (Go reference, ours, or one of each): both read
-# the Go configuration format written here.
+# Starts one notary-server + notary-signer pair on MariaDB (default) or PostgreSQL
+# (DB_BACKEND=postgres), with mutual TLS from the server to the signer. Any mix of binaries
+# works (Go reference, ours, or one of each): both read the Go configuration format written
+# here.
 #
 # Usage: tests/harness/start-pair.sh WORKDIR
 #
@@ -9,9 +10,10 @@
 # signer-config.json, server.log, signer.log, server.pid, signer.pid. Running it again on a
 # WORKDIR whose pair is up does nothing. Stop with tests/harness/stop-pair.sh WORKDIR.
 #
-# Steps: MariaDB up (start-mariadb.sh) -> PKI -> databases, users, Go schema -> configs ->
-# signer (gRPC, client CA = test root CA) -> server (HTTPS) -> health check -> a request
-# that makes the server fetch a key from the signer (proves the mTLS path).
+# Steps: MariaDB up (start-mariadb.sh) or PostgreSQL up (start-postgres.sh) -> PKI ->
+# databases, users, Go schema -> configs -> signer (gRPC, client CA = test root CA) ->
+# server (HTTPS) -> health check -> a request that makes the server fetch a key from the
+# signer (proves the mTLS path).
 #
 # Environment (default in brackets):
 #   NOTARY_SERVER_BIN [/usr/bin/notary-server]   NOTARY_SIGNER_BIN [/usr/bin/notary-signer]
@@ -19,7 +21,15 @@
 #   SERVER_DB [notaryserver]   SIGNER_DB [notarysigner]
 #   SERVER_DB_USER [notary_server]  SERVER_DB_PASS [notary_server_pw]
 #   SIGNER_DB_USER [notary_signer]  SIGNER_DB_PASS [notary_signer_pw]
-#   DB_HOST [127.0.0.1]  DB_PORT [3306]
+#   DB_BACKEND [mysql]   mysql (MariaDB) | postgres (the test cluster of start-postgres.sh:
+#                        roles and databases are made through its unix socket; the configs
+#                        get "backend": "postgres" and a postgres:// db_url)
+#   DB_HOST [127.0.0.1]  DB_PORT [3306; postgres: PG_PORT, 5433]
+#   PG_SSLMODE [disable] postgres only: sslmode of both db_urls (disable | require |
+#                        verify-ca | verify-full); all but disable also get sslrootcert=
+#                        WORKDIR/certs/postgres-ca.crt, a copy of PG_SSLROOTCERT
+#                        [PG_DATADIR/tls/root-ca.crt, the CA of start-postgres.sh's cluster]
+#   PG_PORT [DB_PORT or 5433]  PG_DATADIR [/var/lib/notary-test-pg]  (see start-postgres.sh)
 #   RESET_DB [0]         1 = drop both databases first
 #   SIGNER_ALIAS [passwordalias1]  SIGNER_PASSPHRASE [notary-signer-test-passphrase]
 #                        the signer's default_alias; the passphrase is handed to the signer
@@ -48,7 +58,17 @@ work="$(cd "$1" && pwd)"
 : "${SERVER_DB:=notaryserver}" "${SIGNER_DB:=notarysigner}"
 : "${SERVER_DB_USER:=notary_server}" "${SERVER_DB_PASS:=notary_server_pw}"
 : "${SIGNER_DB_USER:=notary_signer}" "${SIGNER_DB_PASS:=notary_signer_pw}"
-: "${DB_HOST:=127.0.0.1}" "${DB_PORT:=3306}" "${RESET_DB:=0}"
+: "${DB_BACKEND:=mysql}"
+case "$DB_BACKEND" in
+    mysql) : "${DB_PORT:=3306}" ;;
+    postgres)
+        : "${PG_PORT:=${DB_PORT:-5433}}" "${DB_PORT:=$PG_PORT}" "${PG_SSLMODE:=disable}"
+        : "${PG_DATADIR:=/var/lib/notary-test-pg}"
+        : "${PG_SSLROOTCERT:=$PG_DATADIR/tls/root-ca.crt}"
+        export PG_PORT PG_DATADIR ;;
+    *) echo "start-pair: DB_BACKEND='$DB_BACKEND' must be mysql or postgres" >&2; exit 1 ;;
+esac
+: "${DB_HOST:=127.0.0.1}" "${RESET_DB:=0}"
 : "${SIGNER_ALIAS:=passwordalias1}" "${SIGNER_PASSPHRASE:=notary-signer-test-passphrase}"
 : "${KEY_ALGORITHM:=ecdsa}" "${LOG_LEVEL:=info}" "${LOG_FORMAT:=logfmt}" "${START_WAIT:=60}"
 : "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}"
@@ -67,6 +87,10 @@ done
 for var in SERVER_PORT SIGNER_PORT DB_PORT START_WAIT; do
     [[ "${!var}" =~ ^[0-9]+$ ]] || die "$var must be a number"
 done
+if [ "$DB_BACKEND" = postgres ]; then
+    [[ "$PG_SSLMODE" =~ ^(disable|require|verify-ca|verify-full)$ ]] ||
+        die "PG_SSLMODE='$PG_SSLMODE' must be disable, require, verify-ca or verify-full"
+fi
 
 running() { # PIDFILE
     local pid
@@ -91,33 +115,139 @@ for bin in "$NOTARY_SERVER_BIN" "$NOTARY_SIGNER_BIN"; do
     [ -x "$bin" ] || die "$bin is not an executable (Go pair: tests/harness/install.sh; ours: cargo build --release)"
 done
 
+# PostgreSQL: roles and databases through the superuser's unix socket (pg-psql.sh), then
+# the schema of Go's migrations/{server,signer}/postgresql, owned by the service roles.
+setup_postgres() {
+    pg_role_sql() { # USER PASS
+        printf 'DO $$ BEGIN\n'
+        printf "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN\n" "$1"
+        printf '        CREATE ROLE "%s";\n    END IF;\nEND $$;\n' "$1"
+        printf "ALTER ROLE \"%s\" LOGIN PASSWORD '%s';\n" "$1" "$2"
+    }
+    pg_db_sql() { # DB OWNER
+        printf "SELECT 'CREATE DATABASE \"%s\" OWNER \"%s\"'\n" "$1" "$2"
+        printf "    WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '%s')\\\\gexec\n" "$1"
+        printf 'ALTER DATABASE "%s" OWNER TO "%s";\n' "$1" "$2"
+    }
+    pg_own_sql() { # OWNER TABLE...
+        local owner="$1" table; shift
+        for table in "$@"; do printf 'ALTER TABLE %s OWNER TO "%s";\n' "$table" "$owner"; done
+        printf 'GRANT ALL ON ALL TABLES IN SCHEMA public TO "%s";\n' "$owner"
+        printf 'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "%s";\n' "$owner"
+    }
+    say "postgres databases $SERVER_DB / $SIGNER_DB on $DB_HOST:$DB_PORT$( [ "$RESET_DB" = 1 ] && echo " (dropped first)")"
+    {
+        echo "SET client_min_messages = warning;"
+        if [ "$RESET_DB" = 1 ]; then
+            echo "DROP DATABASE IF EXISTS \"$SERVER_DB\" WITH (FORCE);"
+            echo "DROP DATABASE IF EXISTS \"$SIGNER_DB\" WITH (FORCE);"
+        fi
+        pg_role_sql "$SERVER_DB_USER" "$SERVER_DB_PASS"
+        pg_role_sql "$SIGNER_DB_USER" "$SIGNER_DB_PASS"
+        pg_db_sql "$SERVER_DB" "$SERVER_DB_USER"
+        pg_db_sql "$SIGNER_DB" "$SIGNER_DB_USER"
+        echo "\\connect \"$SERVER_DB\""
+        echo "SET client_min_messages = warning;"
+        # notary-server: tuf_files (0001), change_category + changefeed (0002; its copy of
+        # the existing timestamps into the changefeed runs only when it creates the table).
+        cat <<'SQL'
+CREATE TABLE IF NOT EXISTS "tuf_files" (
+    "id" serial PRIMARY KEY,
+    "created_at" timestamp NULL DEFAULT NULL,
+    "updated_at" timestamp NULL DEFAULT NULL,
+    "deleted_at" timestamp NULL DEFAULT NULL,
+    "gun" varchar(255) NOT NULL,
+    "role" varchar(255) NOT NULL,
+    "version" integer NOT NULL,
+    "data" bytea NOT NULL,
+    "sha256" char(64) DEFAULT NULL,
+    UNIQUE ("gun", "role", "version")
+);
+CREATE INDEX IF NOT EXISTS "tuf_files_sha256_idx" ON "tuf_files" ("sha256");
+CREATE TABLE IF NOT EXISTS "change_category" (
+    "category" varchar(20) PRIMARY KEY
+);
+INSERT INTO "change_category" VALUES ('update'), ('deletion') ON CONFLICT DO NOTHING;
+DO $$
+BEGIN
+    IF to_regclass('public.changefeed') IS NULL THEN
+        CREATE TABLE "changefeed" (
+            "id" serial PRIMARY KEY,
+            "created_at" timestamp DEFAULT CURRENT_TIMESTAMP,
+            "gun" varchar(255) NOT NULL,
+            "version" integer NOT NULL,
+            "sha256" char(64) DEFAULT NULL,
+            "category" varchar(20) NOT NULL DEFAULT 'update' REFERENCES "change_category"
+        );
+        INSERT INTO "changefeed" ("created_at", "gun", "version", "sha256")
+            SELECT "created_at", "gun", "version", "sha256" FROM "tuf_files"
+            WHERE "role" = 'timestamp' ORDER BY "created_at" ASC;
+    END IF;
+END
+$$;
+CREATE INDEX IF NOT EXISTS "idx_changefeed_gun" ON "changefeed" ("gun");
+SQL
+        pg_own_sql "$SERVER_DB_USER" tuf_files change_category changefeed
+        echo "\\connect \"$SIGNER_DB\""
+        echo "SET client_min_messages = warning;"
+        # notary-signer: private_keys (0001; PostgreSQL has had gun, role, last_used from
+        # the start).
+        cat <<'SQL'
+CREATE TABLE IF NOT EXISTS "private_keys" (
+    "id" serial PRIMARY KEY,
+    "created_at" timestamp NULL DEFAULT NULL,
+    "updated_at" timestamp NULL DEFAULT NULL,
+    "deleted_at" timestamp NULL DEFAULT NULL,
+    "key_id" varchar(255) NOT NULL,
+    "encryption_alg" varchar(255) NOT NULL,
+    "keywrap_alg" varchar(255) NOT NULL,
+    "algorithm" varchar(50) NOT NULL,
+    "passphrase_alias" varchar(50) NOT NULL,
+    "public" bytea NOT NULL,
+    "private" bytea NOT NULL,
+    "gun" varchar(255) NOT NULL,
+    "role" varchar(255) NOT NULL,
+    "last_used" timestamp NULL DEFAULT NULL,
+    CONSTRAINT "key_id" UNIQUE ("key_id"),
+    CONSTRAINT "key_id_2" UNIQUE ("key_id", "algorithm")
+);
+SQL
+        pg_own_sql "$SIGNER_DB_USER" private_keys
+    } | "$here/pg-psql.sh" -q -v ON_ERROR_STOP=1 -d postgres >/dev/null
+}
+
 # --- database server and PKI -------------------------------------------------------------
-mariadb -uroot --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 || "$here/start-mariadb.sh"
+if [ "$DB_BACKEND" = mysql ]; then
+    mariadb -uroot --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 || "$here/start-mariadb.sh"
+else
+    "$here/start-postgres.sh"
+fi
 "$repo/certs/make-pki.sh" "$work/certs" >/dev/null
 
-# --- databases, accounts and the schema the Go notary's MySQL migrations end with ---------
-account_sql() { # USER PASS DB
-    local host
-    for host in localhost 127.0.0.1; do
-        printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';\n" "$1" "$host" "$2"
-        printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n" "$1" "$host" "$2"
-        printf "GRANT ALL PRIVILEGES ON \`%s\`.* TO '%s'@'%s';\n" "$3" "$1" "$host"
-    done
-}
-say "databases $SERVER_DB / $SIGNER_DB$( [ "$RESET_DB" = 1 ] && echo " (dropped first)")"
-{
-    if [ "$RESET_DB" = 1 ]; then
-        echo "DROP DATABASE IF EXISTS \`$SERVER_DB\`;"
-        echo "DROP DATABASE IF EXISTS \`$SIGNER_DB\`;"
-    fi
-    echo "CREATE DATABASE IF NOT EXISTS \`$SERVER_DB\`;"
-    echo "CREATE DATABASE IF NOT EXISTS \`$SIGNER_DB\`;"
-    account_sql "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB"
-    account_sql "$SIGNER_DB_USER" "$SIGNER_DB_PASS" "$SIGNER_DB"
-    echo "FLUSH PRIVILEGES;"
-    echo "USE \`$SERVER_DB\`;"
-    # notary-server: tuf_files (0001 .. 0004), change_category + changefeed (0005).
-    cat <<'SQL'
+if [ "$DB_BACKEND" = mysql ]; then
+    # --- databases, accounts and the schema the Go notary's MySQL migrations end with -----
+    account_sql() { # USER PASS DB
+        local host
+        for host in localhost 127.0.0.1; do
+            printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';\n" "$1" "$host" "$2"
+            printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n" "$1" "$host" "$2"
+            printf "GRANT ALL PRIVILEGES ON \`%s\`.* TO '%s'@'%s';\n" "$3" "$1" "$host"
+        done
+    }
+    say "databases $SERVER_DB / $SIGNER_DB$( [ "$RESET_DB" = 1 ] && echo " (dropped first)")"
+    {
+        if [ "$RESET_DB" = 1 ]; then
+            echo "DROP DATABASE IF EXISTS \`$SERVER_DB\`;"
+            echo "DROP DATABASE IF EXISTS \`$SIGNER_DB\`;"
+        fi
+        echo "CREATE DATABASE IF NOT EXISTS \`$SERVER_DB\`;"
+        echo "CREATE DATABASE IF NOT EXISTS \`$SIGNER_DB\`;"
+        account_sql "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB"
+        account_sql "$SIGNER_DB_USER" "$SIGNER_DB_PASS" "$SIGNER_DB"
+        echo "FLUSH PRIVILEGES;"
+        echo "USE \`$SERVER_DB\`;"
+        # notary-server: tuf_files (0001 .. 0004), change_category + changefeed (0005).
+        cat <<'SQL'
 CREATE TABLE IF NOT EXISTS tuf_files (
     id INT NOT NULL AUTO_INCREMENT,
     created_at TIMESTAMP NULL DEFAULT NULL,
@@ -149,9 +279,9 @@ CREATE TABLE IF NOT EXISTS changefeed (
     CONSTRAINT changefeed_category_fk FOREIGN KEY (category) REFERENCES change_category (category)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 SQL
-    echo "USE \`$SIGNER_DB\`;"
-    # notary-signer: private_keys (0001 + 0002: gun, role, last_used).
-    cat <<'SQL'
+        echo "USE \`$SIGNER_DB\`;"
+        # notary-signer: private_keys (0001 + 0002: gun, role, last_used).
+        cat <<'SQL'
 CREATE TABLE IF NOT EXISTS private_keys (
     id INT NOT NULL AUTO_INCREMENT,
     created_at TIMESTAMP NULL DEFAULT NULL,
@@ -172,10 +302,27 @@ CREATE TABLE IF NOT EXISTS private_keys (
     UNIQUE KEY key_id_2 (key_id, algorithm)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 SQL
-} | mariadb -uroot
+    } | mariadb -uroot
+else
+    # --- roles, databases and the schema the Go notary's PostgreSQL migrations end with ---
+    setup_postgres
+fi
 
 # --- configuration (relative paths resolve against the config file's directory) ----------
-dsn() { printf '%s:%s@tcp(%s:%s)/%s?parseTime=True' "$1" "$2" "$DB_HOST" "$DB_PORT" "$3"; }
+if [ "$DB_BACKEND" = mysql ]; then
+    dsn() { printf '%s:%s@tcp(%s:%s)/%s?parseTime=True' "$1" "$2" "$DB_HOST" "$DB_PORT" "$3"; }
+else
+    pg_params="sslmode=$PG_SSLMODE"
+    if [ "$PG_SSLMODE" != disable ]; then
+        # lib/pq (Go) and libpq open sslrootcert relative to their working directory, not
+        # the config's: an absolute path to a copy inside WORKDIR.
+        [ -r "$PG_SSLROOTCERT" ] || die "PG_SSLROOTCERT $PG_SSLROOTCERT is not readable"
+        install -m 0644 "$PG_SSLROOTCERT" "$work/certs/postgres-ca.crt"
+        [[ "$work" =~ ^[A-Za-z0-9_./-]+$ ]] || die "WORKDIR $work: sslrootcert path would need URL escaping"
+        pg_params="$pg_params&sslrootcert=$work/certs/postgres-ca.crt"
+    fi
+    dsn() { printf 'postgres://%s:%s@%s:%s/%s?%s' "$1" "$2" "$DB_HOST" "$DB_PORT" "$3" "$pg_params"; }
+fi
 auth_json=""
 if [ -n "$AUTH_TOKEN_REALM" ] && [ -n "$AUTH_TOKEN_SERVICE" ] &&
    [ -n "$AUTH_TOKEN_ISSUER" ] && [ -n "$AUTH_TOKEN_ROOTCERT" ]; then
@@ -209,7 +356,7 @@ cat >"$work/signer-config.json" <<JSON
   },
   "logging": {"level": "$LOG_LEVEL"},
   "storage": {
-    "backend": "mysql",
+    "backend": "$DB_BACKEND",
     "db_url": "$(dsn "$SIGNER_DB_USER" "$SIGNER_DB_PASS" "$SIGNER_DB")",
     "default_alias": "$SIGNER_ALIAS"
   }$pkcs11_json
@@ -233,7 +380,7 @@ cat >"$work/server-config.json" <<JSON
   },
   "logging": {"level": "$LOG_LEVEL"},
   "storage": {
-    "backend": "mysql",
+    "backend": "$DB_BACKEND",
     "db_url": "$(dsn "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB")"
   }$auth_json$log_json
 }
