@@ -1,4 +1,5 @@
-//! Key store behaviour, run against SQLite and (with NOTARY_TEST_MYSQL_URL) MySQL.
+//! Key store behaviour, run against SQLite and (with NOTARY_TEST_MYSQL_URL and
+//! NOTARY_TEST_POSTGRES_URL) MySQL and PostgreSQL.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ fn service(store: SqlKeyStore) -> (Arc<SqlKeyStore>, KeyService) {
     (store.clone(), KeyService::new(store))
 }
 
-/// Instantiates each scenario for SQLite and MySQL.
+/// Instantiates each scenario for SQLite, MySQL and PostgreSQL.
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -34,6 +35,17 @@ macro_rules! store_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(db) = crate::support::TestDb::mysql(stringify!($name)) else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::support::TestDb::postgres(stringify!($name)) else {
                         return;
                     };
                     super::$name(&db).await;
@@ -363,4 +375,101 @@ async fn mysql_adopts_a_go_signer_database() {
         .await
         .unwrap();
     assert_ne!(fresh.key_id(), data("go-ed25519.keyid"));
+}
+
+/// Go's migrations/signer/postgresql/0001, as Go's `migrate` runs it.
+const GO_PG_SCHEMA: &str = r#"CREATE TABLE "private_keys" (
+  "id" serial PRIMARY KEY,
+  "created_at" timestamp NULL DEFAULT NULL,
+  "updated_at" timestamp NULL DEFAULT NULL,
+  "deleted_at" timestamp NULL DEFAULT NULL,
+  "key_id" varchar(255) NOT NULL,
+  "encryption_alg" varchar(255) NOT NULL,
+  "keywrap_alg" varchar(255) NOT NULL,
+  "algorithm" varchar(50) NOT NULL,
+  "passphrase_alias" varchar(50) NOT NULL,
+  "public" bytea NOT NULL,
+  "private" bytea NOT NULL,
+  "gun" varchar(255) NOT NULL,
+  "role" varchar(255) NOT NULL,
+  "last_used" timestamp NULL DEFAULT NULL,
+  CONSTRAINT "key_id" UNIQUE ("key_id"),
+  CONSTRAINT "key_id_2" UNIQUE ("key_id","algorithm")
+);"#;
+
+/// Columns, indexes and constraints of `private_keys`.
+fn pg_schema(db: &TestDb) -> Vec<String> {
+    use diesel::{QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT concat_ws('|', 'col', column_name, data_type, \
+                coalesce(character_maximum_length::text, ''), is_nullable, \
+                coalesce(column_default, '')) AS row FROM information_schema.columns \
+          WHERE table_schema = 'public' AND table_name = 'private_keys' \
+         UNION ALL SELECT concat_ws('|', 'idx', indexname, indexdef) FROM pg_indexes \
+          WHERE schemaname = 'public' AND tablename = 'private_keys' \
+         UNION ALL SELECT concat_ws('|', 'con', conname, pg_get_constraintdef(oid)) \
+           FROM pg_constraint WHERE conrelid = 'private_keys'::regclass ORDER BY 1",
+    )
+    .load(&mut db.pg_connect())
+    .unwrap();
+    rows.into_iter().map(|r| r.row).collect()
+}
+
+/// A PostgreSQL database the Go signer created and filled is adopted unchanged; its keys
+/// sign, and a fresh database of ours has Go's exact table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_adopts_a_go_signer_database() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::postgres("postgres_adopts_a_go_signer_database") else {
+        return;
+    };
+    let mut conn = db.pg_connect();
+    conn.batch_execute(GO_PG_SCHEMA).unwrap();
+    for (name, alg) in [("go-ecdsa", "ecdsa"), ("go-ed25519", "ed25519")] {
+        conn.batch_execute(&format!(
+            "INSERT INTO private_keys (created_at, updated_at, key_id, encryption_alg, keywrap_alg, \
+             algorithm, passphrase_alias, public, private, gun, role) VALUES \
+             ('2026-11-22 22:09:03', '2026-11-22 22:09:03', '{}', 'A256GCM', 'PBES2-HS256+A128KW', \
+             '{alg}', '{GO_ALIAS}', '\\x{}'::bytea, convert_to('{}', 'UTF8'), 'example.com/go', \
+             'timestamp');",
+            data(&format!("{name}.keyid")),
+            data(&format!("{name}.public.hex")),
+            data(&format!("{name}.jwe")),
+        ))
+        .unwrap();
+    }
+    let before = pg_schema(&db);
+    assert!(before.len() > 14, "{before:?}");
+    let store = db.store(GO_ALIAS, Passphrases::fixed([(GO_ALIAS, GO_PASSPHRASE)]));
+    assert_eq!(pg_schema(&db), before, "migrations changed the Go table");
+
+    let (store, keys) = service(store);
+    for name in ["go-ecdsa", "go-ed25519"] {
+        let id = data(&format!("{name}.keyid"));
+        let key = keys.get_key(&id).await.unwrap();
+        assert_eq!(key.role, "timestamp");
+        let (_, sig) = keys.sign(&id, b"payload").await.unwrap();
+        verify(&key.public.clone(), b"payload", &sig);
+        let record = store.key_record(&id).await.unwrap().unwrap();
+        assert!(record.last_used.is_some());
+        assert_eq!(
+            record.created_at.unwrap().to_string(),
+            "2026-11-22 22:09:03"
+        );
+    }
+
+    let Some(fresh) = TestDb::postgres("postgres_adopts_a_go_signer_database") else {
+        return;
+    };
+    drop(fresh.store(GO_ALIAS, Passphrases::fixed([(GO_ALIAS, GO_PASSPHRASE)])));
+    assert_eq!(
+        pg_schema(&fresh),
+        before,
+        "our migration differs from Go's table"
+    );
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use notary_common::dsn::MysqlDsn;
+use notary_common::dsn::{MysqlDsn, PostgresDsn};
 use notary_common::tls::ServerTlsFiles;
 use notary_proto::key_management_client::KeyManagementClient;
 use notary_proto::signer_client::SignerClient;
@@ -230,6 +230,12 @@ pub enum TestDb {
         admin_url: String,
         name: String,
     },
+    /// `base` is `postgres://user:pw@host:port`, `query` the URL's parameters.
+    Postgres {
+        base: String,
+        query: String,
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -253,8 +259,58 @@ impl TestDb {
         Some(TestDb::Mysql { admin_url, name })
     }
 
+    /// `None` (after printing a notice) when NOTARY_TEST_POSTGRES_URL is unset; a failure
+    /// instead when NOTARY_TEST_REQUIRE_POSTGRES=1.
+    pub fn postgres(test: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("NOTARY_TEST_POSTGRES_URL") else {
+            if std::env::var("NOTARY_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("NOTARY_TEST_POSTGRES_URL is not set but NOTARY_TEST_REQUIRE_POSTGRES=1");
+            }
+            eprintln!("skipping PostgreSQL variant of {test}: NOTARY_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let (head, query) = url.split_once('?').unwrap_or((&url, ""));
+        let base = head.trim_end_matches('/').to_string();
+        let name = format!("signer_test_{:016x}", rand::random::<u64>());
+        let db = TestDb::Postgres {
+            base,
+            query: query.to_string(),
+            name,
+        };
+        let mut conn = diesel::PgConnection::establish(&db.pg_url("postgres")).unwrap();
+        let TestDb::Postgres { name, .. } = &db else {
+            unreachable!()
+        };
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        Some(db)
+    }
+
+    /// URL of database `db` on the PostgreSQL test server.
+    fn pg_url(&self, db: &str) -> String {
+        let TestDb::Postgres { base, query, .. } = self else {
+            panic!("PostgreSQL only")
+        };
+        if query.is_empty() {
+            format!("{base}/{db}")
+        } else {
+            format!("{base}/{db}?{query}")
+        }
+    }
+
+    /// A direct connection to the PostgreSQL test database.
+    pub fn pg_connect(&self) -> diesel::PgConnection {
+        let TestDb::Postgres { name, .. } = self else {
+            panic!("PostgreSQL only")
+        };
+        diesel::PgConnection::establish(&self.pg_url(name)).unwrap()
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
+            TestDb::Postgres { name, .. } => Backend::Postgres(
+                PostgresDsn::parse("NOTARY_TEST_POSTGRES_URL", &self.pg_url(name)).unwrap(),
+            ),
             TestDb::Sqlite { path, .. } => Backend::Sqlite(path.clone()),
             TestDb::Mysql { admin_url, name } => Backend::Mysql(
                 MysqlDsn::parse("NOTARY_TEST_MYSQL_URL", &format!("{admin_url}/{name}")).unwrap(),
@@ -282,6 +338,11 @@ impl Drop for TestDb {
         if let TestDb::Mysql { admin_url, name } = self {
             if let Ok(mut conn) = diesel::MysqlConnection::establish(admin_url) {
                 let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"));
+            }
+        }
+        if let TestDb::Postgres { name, .. } = &*self {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&self.pg_url("postgres")) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }
