@@ -7,24 +7,32 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use notary_common::dsn::MysqlDsn;
+use notary_common::dsn::{MysqlDsn, PostgresDsn};
 use notary_server::storage::schema::{changefeed, tuf_files};
 use notary_server::storage::{MetaStore, SqlStore};
 use notary_signer::keystore::private_keys;
 
-/// A database: MySQL/MariaDB or a SQLite file.
+/// A database: MySQL/MariaDB, PostgreSQL or a SQLite file.
 #[derive(Debug, Clone)]
 pub enum DbSpec {
     /// MySQL / MariaDB.
     Mysql(MysqlDsn),
+    /// PostgreSQL (Harbor's notary databases among them).
+    Postgres(PostgresDsn),
     /// A SQLite file.
     Sqlite(PathBuf),
 }
 
 impl DbSpec {
     /// Parses `mysql://user:pw@host:port/db`, a go-sql-driver DSN
-    /// (`user:pw@tcp(host:port)/db`), `sqlite:PATH`, or a plain SQLite file path.
+    /// (`user:pw@tcp(host:port)/db`), `postgres://user:pw@host:port/db?sslmode=...`,
+    /// `sqlite:PATH`, or a plain SQLite file path.
     pub fn parse(setting: &str, s: &str) -> Result<DbSpec, String> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return PostgresDsn::parse(setting, s)
+                .map(DbSpec::Postgres)
+                .map_err(|e| e.to_string());
+        }
         if let Some(path) = s
             .strip_prefix("sqlite://")
             .or_else(|| s.strip_prefix("sqlite:"))
@@ -49,6 +57,7 @@ impl DbSpec {
     pub fn display(&self) -> String {
         match self {
             DbSpec::Mysql(d) => d.redacted(),
+            DbSpec::Postgres(d) => format!("postgres://{}", d.redacted()),
             DbSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
         }
     }
@@ -57,6 +66,7 @@ impl DbSpec {
     pub fn signer_backend(&self) -> notary_signer::keystore::Backend {
         match self {
             DbSpec::Mysql(d) => notary_signer::keystore::Backend::Mysql(d.clone()),
+            DbSpec::Postgres(d) => notary_signer::keystore::Backend::Postgres(d.clone()),
             DbSpec::Sqlite(p) => notary_signer::keystore::Backend::Sqlite(p.clone()),
         }
     }
@@ -66,6 +76,7 @@ impl DbSpec {
     pub fn open_store(&self, migrate: bool) -> Result<Arc<SqlStore>, String> {
         let store = match self {
             DbSpec::Mysql(d) => SqlStore::open_mysql(&d.to_diesel_url()),
+            DbSpec::Postgres(d) => SqlStore::open_postgres(d),
             DbSpec::Sqlite(p) => SqlStore::open_sqlite(p),
         }
         .map_err(|e| format!("cannot open {}: {e}", self.display()))?;
@@ -99,6 +110,12 @@ impl DbSpec {
                     .map_err(|e| format!("{}: {e}", self.display()))?;
                 Ok(RawConnection::Mysql(c))
             }
+            DbSpec::Postgres(d) => {
+                let mut c = diesel::PgConnection::establish(d.conninfo()).map_err(err)?;
+                c.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(|e| format!("{}: {e}", self.display()))?;
+                Ok(RawConnection::Pg(c))
+            }
             DbSpec::Sqlite(p) => {
                 let path = p
                     .to_str()
@@ -119,6 +136,8 @@ pub enum RawConnection {
     Mysql(diesel::MysqlConnection),
     /// SQLite.
     Sqlite(diesel::SqliteConnection),
+    /// PostgreSQL.
+    Pg(diesel::PgConnection),
 }
 
 /// One `tuf_files` row.
@@ -283,6 +302,24 @@ impl RawConnection {
                     .values(row)
                     .execute(conn)?;
             }
+            // A serial column's sequence does not move when ids are given: move it past
+            // the copied ids, or the next publish would collide with them. (MySQL's
+            // AUTO_INCREMENT and SQLite's sqlite_sequence follow explicit ids by themselves.)
+            if let RawConnection::Pg(pg) = conn {
+                let copied = [
+                    ("tuf_files", !files.is_empty()),
+                    ("changefeed", !changes.is_empty()),
+                    ("private_keys", !keys.is_empty()),
+                ];
+                let tables = copied.iter().filter(|(_, any)| *any).map(|(t, _)| t);
+                for table in tables {
+                    pg.batch_execute(&format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                                GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1), \
+                                (SELECT COUNT(*) > 0 FROM {table}))"
+                    ))?;
+                }
+            }
             Ok(())
         })
         .map_err(q)
@@ -311,6 +348,14 @@ mod tests {
             Ok(DbSpec::Sqlite(p)) => assert_eq!(p, PathBuf::from("/tmp/b.db")),
             other => panic!("{other:?}"),
         }
+        match DbSpec::parse(
+            "x",
+            "postgres://server:pw@db:5432/notaryserver?sslmode=disable",
+        ) {
+            Ok(DbSpec::Postgres(d)) => assert_eq!(d.ssl_mode(), "disable"),
+            other => panic!("{other:?}"),
+        }
+        assert!(DbSpec::parse("x", "postgres://u@h/db?sslmode=bogus").is_err());
         assert!(DbSpec::parse("x", "").is_err());
         assert!(DbSpec::parse("x", "sqlite:").is_err());
     }

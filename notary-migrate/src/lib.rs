@@ -115,7 +115,8 @@ pub enum Command {
         /// Mirror every GUN the source's changefeed lists.
         #[arg(long)]
         all: bool,
-        /// Target database of our notary-server (mysql://..., go DSN, or SQLite path).
+        /// Target database of our notary-server (mysql://..., go DSN, postgres://..., or SQLite
+        /// path).
         #[arg(long)]
         target_db: String,
         /// URL clients use for our server (for the printed owner commands).
@@ -137,7 +138,7 @@ pub enum Command {
     },
     /// Verify and import a Go notary's server and signer databases.
     Import {
-        /// Go notary-server database (mysql://..., go DSN, or SQLite path).
+        /// Go notary-server database (mysql://..., go DSN, postgres://..., or SQLite path).
         #[arg(long)]
         server_db: Option<String>,
         /// Go notary-signer database.
