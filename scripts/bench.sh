@@ -19,6 +19,9 @@
 #        OURS_BIN_DIR         take notary-server/notary-signer from here instead of building
 #                             them (e.g. to compare two builds)
 #        BENCH_RESTART_GO [1]  restart the Go server when it crashes (0: leave it dead)
+#        BENCH_POSTGRES [0]   1: also run ours on PostgreSQL (tests/harness/start-postgres.sh,
+#                             127.0.0.1:5433; OURS_PG_PORT/OURS_PG_SIGNER_PORT [24475/27975])
+#                             as column "ours-pg", with the ratio ours-pg/ours
 # Needs: MariaDB, the Go notary (tests/harness/install.sh), wrk and nginx
 #        (apt-get install wrk nginx-light; both optional: without wrk the GET figures come
 #        from our own client only, without nginx there is no baseline column).
@@ -36,6 +39,9 @@ GO_PORT="${GO_PORT:-24472}"
 GO_SIGNER_PORT="${GO_SIGNER_PORT:-27972}"
 NGINX_PORT="${NGINX_PORT:-24473}"
 OURS_REPLICA_PORT="${OURS_REPLICA_PORT:-24474}"
+OURS_PG_PORT="${OURS_PG_PORT:-24475}"
+OURS_PG_SIGNER_PORT="${OURS_PG_SIGNER_PORT:-27975}"
+BENCH_POSTGRES="${BENCH_POSTGRES:-0}"
 SCALE=0
 if [ "${1:-}" = "--scale" ]; then
     SCALE="${2:-100000}"
@@ -57,7 +63,7 @@ fi
 "$HARNESS/start-mariadb.sh" >/dev/null
 mkdir -p "$W"
 "$ROOT/certs/make-pki.sh" "$W/certs" >/dev/null
-for side in ours go; do
+for side in ours go ours-pg; do
     mkdir -p "$W/$side/certs"
     cp "$W/certs/"* "$W/$side/certs/"
 done
@@ -75,6 +81,7 @@ cleanup() {
     fi
     "$HARNESS/stop-pair.sh" "$W/ours" >/dev/null 2>&1 || true
     "$HARNESS/stop-pair.sh" "$W/go" >/dev/null 2>&1 || true
+    "$HARNESS/stop-pair.sh" "$W/ours-pg" >/dev/null 2>&1 || true
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill "$NGINX_PID" 2>/dev/null || true
     fi
@@ -115,6 +122,16 @@ SERVER_PORT=$OURS_PORT SIGNER_PORT=$OURS_SIGNER_PORT SERVER_DB=bench_ours_server
     SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
     NOTARY_SERVER_BIN="$OURS_BIN/notary-server" NOTARY_SIGNER_BIN="$OURS_BIN/notary-signer" \
     "$HARNESS/start-pair.sh" "$W/ours" >/dev/null
+PG_TARGET=()
+if [ "$BENCH_POSTGRES" = 1 ]; then
+    log "starting ours on PostgreSQL on :$OURS_PG_PORT"
+    DB_BACKEND=postgres SERVER_PORT=$OURS_PG_PORT SIGNER_PORT=$OURS_PG_SIGNER_PORT \
+        SERVER_DB=bench_ours_server SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
+        NOTARY_SERVER_BIN="$OURS_BIN/notary-server" NOTARY_SIGNER_BIN="$OURS_BIN/notary-signer" \
+        "$HARNESS/start-pair.sh" "$W/ours-pg" >/dev/null
+    PG_TARGET=(--target "ours-pg=https://127.0.0.1:$OURS_PG_PORT" --pids "$(
+        echo "ours-pg=$(cat "$W/ours-pg/server.pid"):$(cat "$W/ours-pg/signer.pid")")")
+fi
 
 NGINX_ARGS=()
 if command -v nginx >/dev/null; then
@@ -159,7 +176,7 @@ pids() { echo "$1=$(cat "$W/$1/server.pid"):$(cat "$W/$1/signer.pid")"; }
 # shellcheck disable=SC2086
 "$BIN/notary-bench" compare --ca "$W/certs/root-ca.crt" \
     --target "ours=https://127.0.0.1:$OURS_PORT" --target "go=https://127.0.0.1:$GO_PORT" \
-    --pids "$(pids ours)" --pids "$(pids go)" "${NGINX_ARGS[@]}" \
+    --pids "$(pids ours)" --pids "$(pids go)" "${PG_TARGET[@]}" "${NGINX_ARGS[@]}" \
     --seconds "$SECONDS_PER_PHASE" ${BENCH_ARGS:-}
 
 if [ -s "$W/go/restarts.log" ]; then

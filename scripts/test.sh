@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh Debian machine with the Rust toolchain:
-# installs what is missing (MariaDB, the Go notary peer, Docker engine + registry, MySQL
-# client headers), starts MariaDB, then runs fmt, clippy, the release build the end-to-end
-# tests drive, and `cargo test --workspace` (unit, integration, MariaDB, peer suites).
+# installs what is missing (MariaDB, PostgreSQL, the Go notary peer, Docker engine + registry,
+# MySQL and PostgreSQL client headers), starts MariaDB and PostgreSQL (127.0.0.1:5433), then
+# runs fmt, clippy, the release build the end-to-end tests drive, and `cargo test --workspace`
+# (unit, integration, MariaDB, PostgreSQL, peer suites).
 #
 # Usage: scripts/test.sh            (as root; CI runs exactly this via .ci/run)
 set -euo pipefail
@@ -30,6 +31,20 @@ GRANT ALL PRIVILEGES ON *.* TO 'notary_test'@'localhost';
 FLUSH PRIVILEGES;
 SQL
 export NOTARY_TEST_MYSQL_URL="mysql://notary_test:notary_test_pw@127.0.0.1:3306"
+
+step "PostgreSQL"
+"$HARNESS/start-postgres.sh"
+"$HARNESS/pg-psql.sh" -q -v ON_ERROR_STOP=1 <<'SQL'
+DO $$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'notary_test') THEN
+    CREATE ROLE notary_test LOGIN SUPERUSER PASSWORD 'notary_test_pw';
+  END IF;
+END$$;
+SQL
+export NOTARY_TEST_POSTGRES_URL="postgres://notary_test:notary_test_pw@127.0.0.1:5433?sslmode=disable"
+export NOTARY_TEST_POSTGRES_CA="/var/lib/notary-test-pg/tls/root-ca.crt"
+# The cluster is up: the PostgreSQL tests must run, not skip.
+export NOTARY_TEST_REQUIRE_POSTGRES=1
 # install.sh put SoftHSM2 and OpenSC here: the PKCS#11 tests must run, not skip.
 export NOTARY_TEST_REQUIRE_SOFTHSM=1
 

@@ -52,9 +52,14 @@ impl Report {
         self.values.get(row)?.get(server).copied()
     }
 
-    /// Renders the table with the ratios ours/go and ours/nginx.
+    /// Renders the table with the ratios ours/go and ours/nginx, and ours-pg/ours when ours
+    /// also ran on PostgreSQL (`scripts/bench.sh` with `BENCH_POSTGRES=1`).
     pub fn render(&self, servers: &[&str]) -> String {
-        self.render_ratios(servers, &[("ours", "go"), ("ours", "nginx")])
+        let mut ratios = vec![("ours", "go"), ("ours", "nginx")];
+        if servers.contains(&"ours-pg") {
+            ratios.push(("ours-pg", "ours"));
+        }
+        self.render_ratios(servers, &ratios)
     }
 
     /// Renders the table with a ratio column `a/b` for each pair.

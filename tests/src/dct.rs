@@ -13,8 +13,9 @@
 //! (`/usr/local/bin/docker`, or `$DOCKER`), `curl` and `jq`; `scripts/test.sh` installs them.
 //! Missing prerequisites fail the test unless `NOTARY_E2E=skip`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::{check_prerequisites, harness_dir, parse_summary, SuiteRun};
 
@@ -296,6 +297,78 @@ impl Drop for DockerEnv {
                 );
             }
         }
+    }
+}
+
+/// docker CLI helper with a fixed DOCKER_CONFIG and engine.
+pub struct DockerCli<'a> {
+    /// The engine and registry.
+    pub env: &'a DockerEnv,
+    /// `DOCKER_CONFIG`: trust keys, and the notary CAs under `tls/<host:port>/ca.crt`.
+    pub config: PathBuf,
+}
+
+impl DockerCli<'_> {
+    /// Runs docker with DCT against `notary_url`; returns (success, stdout, everything).
+    pub fn run(&self, notary_url: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
+        let mut child = Command::new("timeout")
+            .arg("240")
+            .arg(self.env.docker())
+            .args(args)
+            .envs(self.env.env())
+            .env("DOCKER_CONFIG", &self.config)
+            .env("DOCKER_CONTENT_TRUST", "1")
+            .env("DOCKER_CONTENT_TRUST_SERVER", notary_url)
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "mig-docker-root")
+            .env(
+                "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+                "mig-docker-repo",
+            )
+            .current_dir(&self.config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let all = format!(
+            "$ docker {}\n{stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), stdout, all)
+    }
+
+    /// [`DockerCli::run`] that must succeed; returns everything it printed.
+    pub fn ok(&self, notary_url: &str, args: &[&str]) -> String {
+        let (ok, _, text) = self.run(notary_url, args, "");
+        assert!(ok, "{text}\n{}", self.env.logs());
+        text
+    }
+
+    /// `docker trust inspect GUN` as JSON.
+    pub fn inspect(&self, notary_url: &str, gun: &str) -> serde_json::Value {
+        let (ok, stdout, text) = self.run(notary_url, &["trust", "inspect", gun], "");
+        assert!(ok, "{text}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("inspect JSON: {e}\n{text}"))
+    }
+
+    /// A fresh local test image (no registry, no network); returns its ID.
+    pub fn image(&self, name: &str) -> String {
+        let out = Command::new(dct_dir().join("make-test-image.sh"))
+            .arg(name)
+            .envs(self.env.env())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "make-test-image: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod dct;
 pub mod faults;
+pub mod migrate;
 pub mod token_issuer;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,11 @@
 //! GUN. Phase 3 (Go pair again): fresh clients list and verify everything, and every GUN
 //! accepts a publish.
 //!
-//! Ports 24485 (server) and 27985 (signer); databases `e2e_dropin_server`/`_signer`.
+//! The same round trip runs on MariaDB and on PostgreSQL (the Go pair with its `postgres`
+//! backend, as Harbor ran it).
+//!
+//! Ports 24485/27985 (MariaDB) and 24486/27986 (PostgreSQL); databases
+//! `e2e_dropin_server`/`_signer` and `e2e_dropin_pg_server`/`_signer`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,16 +30,42 @@ const CLI_ENV: [(&str, &str); 4] = [
     ("NOTARY_DELEGATION_PASSPHRASE", "e2e-delegation-passphrase"),
 ];
 
-fn spec(go: bool, reset_db: bool) -> StackSpec {
+/// Where a round trip runs: ports, database names and `start-pair.sh` settings.
+struct Db {
+    server_port: u16,
+    signer_port: u16,
+    db_prefix: &'static str,
+    env: Vec<(String, String)>,
+}
+
+fn mariadb() -> Db {
+    Db {
+        server_port: 24485,
+        signer_port: 27985,
+        db_prefix: "e2e_dropin",
+        env: vec![],
+    }
+}
+
+fn postgres() -> Db {
+    Db {
+        server_port: 24486,
+        signer_port: 27986,
+        db_prefix: "e2e_dropin_pg",
+        env: vec![("DB_BACKEND".into(), "postgres".into())],
+    }
+}
+
+fn spec(db: &Db, go: bool, reset_db: bool) -> StackSpec {
     let bin = |name: &str| if go { go_bin(name) } else { our_bin(name) };
     StackSpec {
         server_bin: bin("notary-server"),
         signer_bin: bin("notary-signer"),
-        server_port: 24485,
-        signer_port: 27985,
-        db_prefix: "e2e_dropin".into(),
+        server_port: db.server_port,
+        signer_port: db.signer_port,
+        db_prefix: db.db_prefix.into(),
         reset_db,
-        env: vec![],
+        env: db.env.clone(),
     }
 }
 
@@ -123,6 +153,15 @@ fn payload(dir: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn go_databases_are_served_by_our_pair_and_back() {
+    round_trip(&mariadb());
+}
+
+#[test]
+fn go_postgres_databases_are_served_by_our_pair_and_back() {
+    round_trip(&postgres());
+}
+
+fn round_trip(db: &Db) {
     if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
         return;
     }
@@ -138,7 +177,7 @@ fn go_databases_are_served_by_our_pair_and_back() {
     let mut want = Expected::default();
 
     // Phase 1: the Go pair fills fresh databases.
-    let stack = PeerStack::start(&spec(true, true));
+    let stack = PeerStack::start(&spec(db, true, true));
     let (url, ca) = (stack.url.clone(), stack.ca.clone());
     let owner = NotaryCli::new(&url, &ca);
 
@@ -223,7 +262,7 @@ fn go_databases_are_served_by_our_pair_and_back() {
 
     // Phase 2: our pair on the same databases (no reset, no migration step).
     stack.stop();
-    stack.start_in_place(&spec(false, false));
+    stack.start_in_place(&spec(db, false, false));
     want.check(&stack, "our pair reading Go data");
     let f = payload(dir, "plain-v4");
     owner.ok(&["add", "-p", &plain, "v4", f.to_str().unwrap()]);
@@ -262,7 +301,7 @@ fn go_databases_are_served_by_our_pair_and_back() {
 
     // Phase 3: the Go pair again reads and extends everything.
     stack.stop();
-    stack.start_in_place(&spec(true, false));
+    stack.start_in_place(&spec(db, true, false));
     want.check(&stack, "Go pair reading our data");
     for (i, gun) in [&plain, &servsnap, &rotated, &fresh]
         .into_iter()

@@ -26,10 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use notary_e2e::dct::{self, DockerEnv};
-use notary_e2e::{
-    go_bin, our_bin, workspace_root, PeerStack, SqliteStack, SqliteStores, StackSpec,
-};
+use notary_e2e::dct::{self, DockerCli, DockerEnv};
+use notary_e2e::migrate::{migrate_bin, run_migrate};
+use notary_e2e::{go_bin, our_bin, PeerStack, SqliteStack, SqliteStores, StackSpec};
 use serde_json::Value;
 
 /// One test at a time: each starts two notary pairs (and maybe dockerd) on two cores.
@@ -37,51 +36,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn migrate_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("NOTARY_MIGRATE_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join("target"));
-    let release = target.join("release/notary-migrate");
-    if release.exists() {
-        release
-    } else {
-        target.join("debug/notary-migrate")
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn run_migrate(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new("timeout")
-        .arg("300")
-        .arg(migrate_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run notary-migrate");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 const OWNER_ENV: [(&str, &str); 4] = [
@@ -1021,73 +975,6 @@ fn mirror_import_and_inventory_of_a_go_notary_filled_by_the_notary_cli() {
     let inv: Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(inv["guns"][0]["error"].is_string(), "{inv}");
     assert!(inv["guns"][1]["error"].is_null(), "{inv}");
-}
-
-/// docker CLI helper with a fixed DOCKER_CONFIG and engine.
-struct DockerCli<'a> {
-    env: &'a DockerEnv,
-    config: PathBuf,
-}
-
-impl DockerCli<'_> {
-    /// Runs docker with DCT against `notary_url`; returns (success, stdout, everything).
-    fn run(&self, notary_url: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
-        let mut child = Command::new("timeout")
-            .arg("240")
-            .arg(self.env.docker())
-            .args(args)
-            .envs(self.env.env())
-            .env("DOCKER_CONFIG", &self.config)
-            .env("DOCKER_CONTENT_TRUST", "1")
-            .env("DOCKER_CONTENT_TRUST_SERVER", notary_url)
-            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "mig-docker-root")
-            .env(
-                "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
-                "mig-docker-repo",
-            )
-            .current_dir(&self.config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let all = format!(
-            "$ docker {}\n{stdout}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), stdout, all)
-    }
-
-    fn ok(&self, notary_url: &str, args: &[&str]) -> String {
-        let (ok, _, text) = self.run(notary_url, args, "");
-        assert!(ok, "{text}\n{}", self.env.logs());
-        text
-    }
-
-    fn inspect(&self, notary_url: &str, gun: &str) -> Value {
-        let (ok, stdout, text) = self.run(notary_url, &["trust", "inspect", gun], "");
-        assert!(ok, "{text}");
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("inspect JSON: {e}\n{text}"))
-    }
-
-    fn image(&self, name: &str) -> String {
-        let out = Command::new(dct::dct_dir().join("make-test-image.sh"))
-            .arg(name)
-            .envs(self.env.env())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "make-test-image: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
 }
 
 fn signed_tags(inspect: &Value) -> BTreeMap<String, String> {
