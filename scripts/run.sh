@@ -13,12 +13,14 @@ PORT="${NOTARY_PORT:-4443}"
 SIGNER_PORT="${SIGNER_PORT:-7899}"
 HOST="${NOTARY_HOSTNAME:-localhost}"
 
-# The MySQL backend is compiled in (operators switch a config from SQLite to MySQL without a
-# rebuild), so the build needs libmysqlclient's headers and pkg-config; the binaries need
-# libmariadb3 at run time (pulled in by the -dev package). We install rather than make MySQL
-# optional: a default build that silently lacks the Go notary's main database would surprise
-# operators more than one apt-get does. openssl makes the dev PKI, curl checks health.
-"$ROOT/scripts/ensure-packages.sh" default-libmysqlclient-dev pkg-config openssl curl ca-certificates
+# The MySQL and PostgreSQL backends are compiled in (operators switch a config from SQLite to
+# MySQL or PostgreSQL without a rebuild), so the build needs libmysqlclient's and libpq's
+# headers and pkg-config; the binaries need libmariadb3 and libpq5 at run time (pulled in by
+# the -dev packages). We install rather than make them optional: a default build that
+# silently lacks the Go notary's databases would surprise operators more than one apt-get
+# does. openssl makes the dev PKI, curl checks health.
+"$ROOT/scripts/ensure-packages.sh" default-libmysqlclient-dev libpq-dev pkg-config openssl curl \
+    ca-certificates
 command -v cargo >/dev/null || { echo "run: cargo is required (the Rust toolchain, https://rustup.rs)" >&2; exit 1; }
 echo "run: building release binaries (the first build compiles about 300 crates: 5-10 minutes on 2 cores)"
 cargo build --release --locked -p notary-signer -p notary-server
