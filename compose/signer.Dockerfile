@@ -8,7 +8,7 @@
 # directories are copied, so a local target/ never ends up in a layer.
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends default-libmysqlclient-dev pkg-config \
+ && apt-get install -y --no-install-recommends default-libmysqlclient-dev libpq-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -27,10 +27,11 @@ COPY notary-log notary-log
 RUN cargo build --release --locked -p notary-signer \
  && install -m 0755 target/release/notary-signer /usr/local/bin/notary-signer
 
-# --- run: libmariadb3 is the MySQL client library diesel links against.
+# --- run: libmariadb3 and libpq5 are the MySQL and PostgreSQL client libraries diesel
+# links against (dynamically).
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmariadb3 ca-certificates \
+ && apt-get install -y --no-install-recommends libmariadb3 libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin notary
 COPY --from=build /usr/local/bin/notary-signer /usr/local/bin/notary-signer

@@ -1,6 +1,7 @@
-//! `compose/`: the compose file validates with `docker-compose config`, and the compose file,
-//! Dockerfiles, sample configs, dev certificates and MySQL init SQL agree with each other.
-//! Images cannot be pulled here, so nothing is built or started.
+//! `compose/`: both variants, MariaDB (`docker-compose.yml`) and PostgreSQL
+//! (`docker-compose.postgres.yml`), validate with `docker-compose config`, and each compose
+//! file, the Dockerfiles, its sample configs, the dev certificates and its database init SQL
+//! agree with each other. Images cannot be pulled here, so nothing is built or started.
 //!
 //! Needs `docker-compose` (Debian package; it brings the `python3-yaml` used to turn its
 //! normalised output into JSON) and `openssl`. Missing tools fail the test unless
@@ -20,6 +21,46 @@ const CONFIG_DIR: &str = "/etc/notary";
 fn compose_dir() -> PathBuf {
     workspace_root().join("compose")
 }
+
+/// One database variant of the compose stack. The Dockerfiles are shared.
+struct Variant {
+    /// Compose file in `compose/`.
+    compose_file: &'static str,
+    /// The database service, which is also the host name in both `db_url`s.
+    db_service: &'static str,
+    /// Its image, up to and including the `:`.
+    db_image: &'static str,
+    /// `storage.backend` of both sample configs.
+    backend: &'static str,
+    /// Sample configs in `compose/`, mounted under the same names in `/etc/notary/`.
+    server_config: &'static str,
+    signer_config: &'static str,
+    /// Client library the runtime stage must install, and its build-stage `-dev` package.
+    runtime_lib: &'static str,
+    build_lib: &'static str,
+}
+
+const MARIADB: Variant = Variant {
+    compose_file: "docker-compose.yml",
+    db_service: "mysql",
+    db_image: "mariadb:",
+    backend: "mysql",
+    server_config: "server-config.json",
+    signer_config: "signer-config.json",
+    runtime_lib: "libmariadb3",
+    build_lib: "default-libmysqlclient-dev",
+};
+
+const POSTGRES: Variant = Variant {
+    compose_file: "docker-compose.postgres.yml",
+    db_service: "postgresql",
+    db_image: "postgres:",
+    backend: "postgres",
+    server_config: "server-config.postgres.json",
+    signer_config: "signer-config.postgres.json",
+    runtime_lib: "libpq5",
+    build_lib: "libpq-dev",
+};
 
 fn have(tool: &str, args: &[&str]) -> bool {
     Command::new(tool)
@@ -57,8 +98,8 @@ fn missing_tools() -> bool {
 
 /// `docker-compose config` (which validates the file and prints it normalised, with
 /// absolute host paths), converted to JSON with the YAML library docker-compose itself uses.
-fn compose_config() -> Value {
-    let file = compose_dir().join("docker-compose.yml");
+fn compose_config(variant: &Variant) -> Value {
+    let file = compose_dir().join(variant.compose_file);
     let out = Command::new("docker-compose")
         .arg("-f")
         .arg(&file)
@@ -195,7 +236,20 @@ fn compose_file_validates_and_builds_both_services_from_this_workspace() {
     if missing_tools() {
         return;
     }
-    let config = compose_config();
+    builds_both_services_from_this_workspace(&MARIADB);
+}
+
+#[test]
+fn postgres_compose_file_validates_and_builds_both_services_from_this_workspace() {
+    if missing_tools() {
+        return;
+    }
+    builds_both_services_from_this_workspace(&POSTGRES);
+}
+
+fn builds_both_services_from_this_workspace(variant: &Variant) {
+    let db = variant.db_service;
+    let config = compose_config(variant);
     let names: BTreeSet<&str> = config["services"]
         .as_object()
         .expect("services")
@@ -204,15 +258,29 @@ fn compose_file_validates_and_builds_both_services_from_this_workspace() {
         .collect();
     assert_eq!(
         names,
-        BTreeSet::from(["mysql", "notary-server", "notary-signer"]),
-        "services"
+        BTreeSet::from([db, "notary-server", "notary-signer"]),
+        "services of {}",
+        variant.compose_file
     );
     assert!(
-        service(&config, "mysql")["image"]
+        service(&config, db)["image"]
             .as_str()
-            .is_some_and(|i| i.starts_with("mariadb:")),
-        "mysql must use the mariadb image"
+            .is_some_and(|i| i.starts_with(variant.db_image)),
+        "{db} must use the {} image",
+        variant.db_image
     );
+    // Both services wait until the database answers its health check.
+    assert!(
+        service(&config, db).get("healthcheck").is_some(),
+        "{db} has no healthcheck"
+    );
+    for svc in ["notary-server", "notary-signer"] {
+        assert_eq!(
+            service(&config, svc)["depends_on"][db]["condition"].as_str(),
+            Some("service_healthy"),
+            "{svc} must wait for a healthy {db}"
+        );
+    }
 
     let members = workspace_members();
     assert!(
@@ -242,10 +310,19 @@ fn compose_file_validates_and_builds_both_services_from_this_workspace() {
         );
         assert!(froms[0].starts_with("FROM rust:"), "{}", froms[0]);
         assert_eq!(froms[1].trim(), "FROM debian:bookworm-slim");
-        for pkg in ["libmariadb3", "ca-certificates"] {
+        let (build_stage, run_stage) = text
+            .split_once(froms[1])
+            .expect("runtime stage follows the build stage");
+        assert!(
+            build_stage.contains(variant.build_lib),
+            "{}: the build stage does not install {}",
+            dockerfile.display(),
+            variant.build_lib
+        );
+        for pkg in [variant.runtime_lib, "ca-certificates"] {
             assert!(
-                text.contains(pkg),
-                "{} does not install {pkg}",
+                run_stage.contains(pkg),
+                "{}: the runtime stage does not install {pkg}",
                 dockerfile.display()
             );
         }
@@ -283,7 +360,7 @@ fn compose_file_validates_and_builds_both_services_from_this_workspace() {
         };
         assert_eq!(ip, "127.0.0.1", "published port {p} is not loopback-only");
     }
-    for svc in ["notary-signer", "mysql"] {
+    for svc in ["notary-signer", db] {
         assert!(
             service(&config, svc).get("ports").is_none(),
             "{svc} must not publish ports"
@@ -291,10 +368,10 @@ fn compose_file_validates_and_builds_both_services_from_this_workspace() {
     }
 
     let init = host_path(
-        service(&config, "mysql"),
+        service(&config, db),
         Path::new("/docker-entrypoint-initdb.d"),
     )
-    .expect("mysql mounts an init directory");
+    .unwrap_or_else(|| panic!("{db} mounts no init directory"));
     let sql: Vec<_> = std::fs::read_dir(&init)
         .expect("init dir")
         .filter_map(|e| e.ok())
@@ -308,7 +385,19 @@ fn sample_configs_parse_and_reference_mounted_files() {
     if missing_tools() {
         return;
     }
-    let config = compose_config();
+    configs_reference_mounted_files(&MARIADB);
+}
+
+#[test]
+fn postgres_sample_configs_parse_and_reference_mounted_files() {
+    if missing_tools() {
+        return;
+    }
+    configs_reference_mounted_files(&POSTGRES);
+}
+
+fn configs_reference_mounted_files(variant: &Variant) {
+    let config = compose_config(variant);
     let file_keys = [
         "server.tls_cert_file",
         "server.tls_key_file",
@@ -318,8 +407,8 @@ fn sample_configs_parse_and_reference_mounted_files() {
         "trust_service.tls_client_key",
     ];
     for (svc_name, file) in [
-        ("notary-server", "server-config.json"),
-        ("notary-signer", "signer-config.json"),
+        ("notary-server", variant.server_config),
+        ("notary-signer", variant.signer_config),
     ] {
         let json = sample_config(&config, svc_name, file);
         let svc = service(&config, svc_name);
@@ -357,44 +446,172 @@ fn parse_dsn(dsn: &str) -> (String, String, String, String) {
     (user.into(), pw.into(), host.into(), db.into())
 }
 
+/// A `postgres://user:password@host:port/database?params` `db_url` (lib/pq URL form).
+struct PgUrl {
+    user: String,
+    password: String,
+    host: String,
+    port: u16,
+    database: String,
+    ssl_mode: Option<String>,
+    /// The other query parameters.
+    params: Vec<(String, String)>,
+}
+
+fn parse_pg_url(db_url: &str) -> PgUrl {
+    let url = url::Url::parse(db_url).unwrap_or_else(|e| panic!("{db_url:?}: {e}"));
+    assert!(
+        matches!(url.scheme(), "postgres" | "postgresql"),
+        "{db_url:?} is not a postgres:// URL"
+    );
+    let mut ssl_mode = None;
+    let mut params = Vec::new();
+    for (k, v) in url.query_pairs() {
+        if k == "sslmode" {
+            ssl_mode = Some(v.into_owned());
+        } else {
+            params.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    PgUrl {
+        user: url.username().to_owned(),
+        password: url.password().unwrap_or_default().to_owned(),
+        host: url.host_str().unwrap_or_default().to_owned(),
+        port: url.port().unwrap_or(5432),
+        database: url.path().trim_start_matches('/').to_owned(),
+        ssl_mode,
+        params,
+    }
+}
+
+/// The database service's init directory (name, for messages) and its `.sql` files in name
+/// order, whitespace collapsed.
+fn init_sql(config: &Value, variant: &Variant) -> (String, String) {
+    let dir = host_path(
+        service(config, variant.db_service),
+        Path::new("/docker-entrypoint-initdb.d"),
+    )
+    .expect("init directory mounted");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    let sql: String = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read sql"))
+        .collect();
+    let name = dir
+        .file_name()
+        .map(|n| format!("{}/", n.to_string_lossy()))
+        .unwrap_or_default();
+    (name, sql.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 #[test]
 fn databases_users_certificates_and_ports_agree() {
     if missing_tools() {
         return;
     }
-    let config = compose_config();
-    let server = sample_config(&config, "notary-server", "server-config.json");
-    let signer = sample_config(&config, "notary-signer", "signer-config.json");
+    databases_certificates_and_ports_agree(&MARIADB);
+}
 
-    let sql_dir = compose_dir().join("mysql-init");
-    let mut sql = String::new();
-    for entry in std::fs::read_dir(&sql_dir).expect("mysql-init") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "sql") {
-            sql.push_str(&std::fs::read_to_string(&path).expect("read sql"));
-        }
+#[test]
+fn postgres_databases_roles_certificates_and_ports_agree() {
+    if missing_tools() {
+        return;
     }
-    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    databases_certificates_and_ports_agree(&POSTGRES);
+}
+
+fn databases_certificates_and_ports_agree(variant: &Variant) {
+    let config = compose_config(variant);
+    let server = sample_config(&config, "notary-server", variant.server_config);
+    let signer = sample_config(&config, "notary-signer", variant.signer_config);
+    let (init, sql) = init_sql(&config, variant);
 
     let mut dbs = BTreeSet::new();
     let mut users = BTreeSet::new();
-    for (name, json) in [("server", &server), ("signer", &signer)] {
+    for (name, svc, json) in [
+        ("server", "notary-server", &server),
+        ("signer", "notary-signer", &signer),
+    ] {
         assert_eq!(
             str_at(json, "storage.backend"),
-            Some("mysql"),
+            Some(variant.backend),
             "{name} storage"
         );
-        let (user, pw, host, db) = parse_dsn(str_at(json, "storage.db_url").expect("db_url"));
-        assert_eq!(host, "mysql", "{name} db host must be the compose service");
-        for stmt in [
-            format!("CREATE DATABASE IF NOT EXISTS `{db}`"),
-            format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{pw}'"),
-            format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"),
-        ] {
-            assert!(
-                sql.contains(&stmt),
-                "mysql-init/ lacks {stmt:?} for the {name}"
+        let db_url = str_at(json, "storage.db_url").expect("db_url");
+        let (user, db, statements) = if variant.backend == "mysql" {
+            let (user, pw, host, db) = parse_dsn(db_url);
+            assert_eq!(
+                host, variant.db_service,
+                "{name} db host must be the compose service"
             );
+            let statements = vec![
+                format!("CREATE DATABASE IF NOT EXISTS `{db}`"),
+                format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{pw}'"),
+                format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"),
+            ];
+            (user, db, statements)
+        } else {
+            let PgUrl {
+                user,
+                password: pw,
+                host,
+                port,
+                database: db,
+                ssl_mode,
+                params,
+            } = parse_pg_url(db_url);
+            assert_eq!(
+                host, variant.db_service,
+                "{name} db host must be the compose service"
+            );
+            assert_eq!(port, 5432, "{name} db port");
+            assert!(!pw.is_empty(), "{name} db_url has no password");
+            // Without sslmode our binaries (like Go's lib/pq) demand TLS, which the image
+            // does not serve until it is configured: the sample must say what it uses.
+            let ssl_mode = ssl_mode.unwrap_or_else(|| panic!("{name} db_url names no sslmode"));
+            assert!(
+                [
+                    "disable",
+                    "allow",
+                    "prefer",
+                    "require",
+                    "verify-ca",
+                    "verify-full"
+                ]
+                .contains(&ssl_mode.as_str()),
+                "{name} sslmode {ssl_mode:?}"
+            );
+            // TLS files named in the URL are read inside the container: absolute and mounted.
+            for (key, path) in &params {
+                if !["sslrootcert", "sslcert", "sslkey"].contains(&key.as_str()) {
+                    continue;
+                }
+                assert!(
+                    path.starts_with('/'),
+                    "{name} {key}={path} must be absolute"
+                );
+                let host = host_path(service(&config, svc), Path::new(path))
+                    .unwrap_or_else(|| panic!("{name} {key}={path} is not mounted"));
+                assert!(
+                    host.is_file(),
+                    "{name} {key}={path}: {} missing",
+                    host.display()
+                );
+            }
+            let statements = vec![
+                format!("CREATE ROLE {user} LOGIN PASSWORD '{pw}';"),
+                format!("CREATE DATABASE {db} OWNER {user}"),
+                format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC;"),
+            ];
+            (user, db, statements)
+        };
+        for stmt in statements {
+            assert!(sql.contains(&stmt), "{init} lacks {stmt:?} for the {name}");
         }
         dbs.insert(db);
         users.insert(user);
@@ -459,4 +676,63 @@ fn databases_users_certificates_and_ports_agree() {
         command.contains("\"-migrate\""),
         "notary-server command {command} lacks -migrate"
     );
+}
+
+/// The PostgreSQL variant is the MariaDB one with another database: same images, ports,
+/// certificates and signer environment, and sample configs that differ only in `storage`.
+#[test]
+fn postgres_variant_differs_from_mariadb_only_in_the_database() {
+    if missing_tools() {
+        return;
+    }
+    let maria = compose_config(&MARIADB);
+    let pg = compose_config(&POSTGRES);
+    for svc in ["notary-server", "notary-signer"] {
+        for key in [
+            "build",
+            "image",
+            "ports",
+            "environment",
+            "restart",
+            "networks",
+        ] {
+            assert_eq!(
+                service(&maria, svc).get(key),
+                service(&pg, svc).get(key),
+                "{svc} {key} differs between {} and {}",
+                MARIADB.compose_file,
+                POSTGRES.compose_file
+            );
+        }
+        let certs = |c: &Value| host_path(service(c, svc), &Path::new(CONFIG_DIR).join("certs"));
+        assert_eq!(certs(&maria), certs(&pg), "{svc} certificate mount");
+    }
+    for (svc, a, b) in [
+        (
+            "notary-server",
+            MARIADB.server_config,
+            POSTGRES.server_config,
+        ),
+        (
+            "notary-signer",
+            MARIADB.signer_config,
+            POSTGRES.signer_config,
+        ),
+    ] {
+        let mut a = sample_config(&maria, svc, a);
+        let mut b = sample_config(&pg, svc, b);
+        let (sa, sb) = (a["storage"].take(), b["storage"].take());
+        assert_eq!(a, b, "{svc}: the sample configs differ outside storage");
+        let keys = |s: &Value| -> BTreeSet<String> {
+            s.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(keys(&sa), keys(&sb), "{svc}: storage keys differ");
+        assert_eq!(
+            sa.get("default_alias"),
+            sb.get("default_alias"),
+            "{svc}: default_alias differs (the compose files share the passphrase variable)"
+        );
+    }
 }
