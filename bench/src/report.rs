@@ -70,7 +70,8 @@ impl Report {
             let _ = write!(out, "{:>12}", s);
         }
         for (a, b) in ratios {
-            let _ = write!(out, "{:>12}", format!("{a}/{b}"));
+            // Always a space before the name: `ours-pg/ours` fills the width by itself.
+            let _ = write!(out, "{:>13}", format!(" {a}/{b}"));
         }
         let _ = writeln!(out);
         for (row, unit) in &self.rows {
@@ -95,7 +96,7 @@ impl Report {
                     (Some(x), Some(y)) if *y > 0.0 => format!("{:.2}", x / y),
                     _ => "-".to_string(),
                 };
-                let _ = write!(out, "{ratio:>12}");
+                let _ = write!(out, "{ratio:>13}");
             }
             let _ = writeln!(out);
         }
