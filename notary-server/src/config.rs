@@ -80,6 +80,14 @@ pub const KNOWN_KEYS: &[&str] = &[
     "transparency_log.origin",
     "transparency_log.interval_ms",
     "transparency_log.public",
+    "server.trusted_proxies",
+    "admin.http_addr",
+    "admin.tls_cert_file",
+    "admin.tls_key_file",
+    "admin.client_ca_file",
+    "retention.keep_versions",
+    "retention.keep_days",
+    "retention.interval_hours",
 ];
 
 /// Default `caching.max_age.current_metadata` (seconds).
@@ -161,6 +169,136 @@ pub struct Config {
     /// `-log-backfill`: append log leaves for every stored file that has none, integrate
     /// them, and exit.
     pub log_backfill: bool,
+    /// `server.trusted_proxies`: peers whose `X-Forwarded-For` names the client in the
+    /// audit trail.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The admin listener (`admin.*`), when `admin.http_addr` is set.
+    pub admin: Option<AdminConfig>,
+    /// Scheduled pruning (`retention.*`), when `retention.interval_hours` is set.
+    pub retention: Option<RetentionConfig>,
+}
+
+/// `admin.*`: the admin API and console listener. Always HTTPS with client certificates.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Listen address (`host:port`; Go form `:port` allowed).
+    pub http_addr: String,
+    /// Certificate, key (default: the public listener's) and the client CA (required).
+    pub tls: ServerTlsFiles,
+}
+
+impl AdminConfig {
+    /// The address to bind (`:port` means every interface).
+    pub fn bind_addr(&self) -> String {
+        if self.http_addr.starts_with(':') {
+            format!("0.0.0.0{}", self.http_addr)
+        } else {
+            self.http_addr.clone()
+        }
+    }
+}
+
+/// `retention.*`: prune on a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// What to keep.
+    pub policy: crate::storage::PrunePolicy,
+    /// Time between runs.
+    pub interval: std::time::Duration,
+}
+
+fn admin(file: &ConfigFile, storage: &StorageConfig) -> Result<Option<AdminConfig>, ConfigError> {
+    let Some(http_addr) = file.get_str("admin.http_addr")?.filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    if matches!(storage, StorageConfig::Memory) {
+        return Err(bad(
+            "admin.http_addr",
+            "the admin API needs mysql, postgres or sqlite3 storage",
+        ));
+    }
+    let path = |key: &str, fallback: &str| -> Result<Option<(PathBuf, String)>, ConfigError> {
+        Ok(match file.get_path(key)? {
+            Some(p) => Some((p, key.to_owned())),
+            None => file.get_path(fallback)?.map(|p| (p, fallback.to_owned())),
+        })
+    };
+    let cert = path("admin.tls_cert_file", "server.tls_cert_file")?;
+    let key = path("admin.tls_key_file", "server.tls_key_file")?;
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Err(bad(
+            "admin.tls_cert_file",
+            "the admin listener is HTTPS only: set admin.tls_cert_file and admin.tls_key_file \
+             (or the server's)",
+        ));
+    };
+    let client_ca = file.get_path("admin.client_ca_file")?.ok_or_else(|| {
+        bad(
+            "admin.client_ca_file",
+            "the admin listener requires client certificates: set the CA that issues them",
+        )
+    })?;
+    Ok(Some(AdminConfig {
+        http_addr,
+        tls: ServerTlsFiles {
+            cert,
+            key,
+            client_ca: Some((client_ca, "admin.client_ca_file".to_owned())),
+        },
+    }))
+}
+
+fn trusted_proxies(file: &ConfigFile) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    file.get_str_list("server.trusted_proxies")?
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            a.parse().map_err(|_| {
+                bad(
+                    "server.trusted_proxies",
+                    format!("{a:?} is not an IP address"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn retention(
+    file: &ConfigFile,
+    storage: &StorageConfig,
+) -> Result<Option<RetentionConfig>, ConfigError> {
+    let count = |key: &str| -> Result<Option<u32>, ConfigError> {
+        match file.get_i64(key)? {
+            None => Ok(None),
+            Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(n as u32)),
+            Some(n) => Err(bad(key, format!("must be a positive number, got {n}"))),
+        }
+    };
+    let keep_versions = count("retention.keep_versions")?;
+    let keep_days = count("retention.keep_days")?;
+    let Some(hours) = count("retention.interval_hours")? else {
+        return Ok(None);
+    };
+    if matches!(storage, StorageConfig::Memory) {
+        return Err(bad(
+            "retention.interval_hours",
+            "retention needs mysql, postgres or sqlite3 storage",
+        ));
+    }
+    let policy = crate::storage::PrunePolicy {
+        keep_versions,
+        keep_days,
+    };
+    policy.check().map_err(|e| {
+        bad(
+            "retention.keep_versions",
+            e.replace("--keep-", "retention.keep_").replace('-', "_"),
+        )
+    })?;
+    Ok(Some(RetentionConfig {
+        policy,
+        interval: std::time::Duration::from_secs(u64::from(hours) * 3600),
+    }))
 }
 
 /// `transparency_log.*`.
@@ -351,6 +489,9 @@ impl Config {
         )?;
         let auth = token_auth(file)?;
         let transparency_log = transparency_log(file, &storage)?;
+        let trusted_proxies = trusted_proxies(file)?;
+        let admin = admin(file, &storage)?;
+        let retention = retention(file, &storage)?;
         Ok(Config {
             http_addr,
             tls,
@@ -367,6 +508,9 @@ impl Config {
             migrate: false,
             transparency_log,
             log_backfill: false,
+            trusted_proxies,
+            admin,
+            retention,
         })
     }
 

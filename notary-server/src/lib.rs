@@ -26,6 +26,8 @@
 //! memory store and the in-memory signer; the SQL storage tests read
 //! `NOTARY_TEST_MYSQL_URL` and skip without it.
 
+pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod domain;
@@ -142,6 +144,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (_, sql) => (store, sql),
     };
     let log_sql = sql.clone();
+    let admin_sql = sql.clone();
+    if let Some(sql) = &admin_sql {
+        // Every change is audited; a Go database started without -migrate gets the table.
+        sql.audit_ensure_table().await?;
+    }
     if let Some(sql) = sql {
         metrics.set_pool_source(Arc::new(move || pool_use(&sql)));
     }
@@ -158,29 +165,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let crypto: Arc<dyn CryptoService> = match &config.trust {
         TrustService::Local => Arc::new(MemoryCryptoService::new()),
-        TrustService::Remote(remote) => {
-            let read = |path: &std::path::Path, setting: &str| {
-                std::fs::read(path)
-                    .with_context(|| format!("cannot read {setting} file {}", path.display()))
-            };
-            let ca_pem = match &remote.tls_ca_file {
-                Some(path) => Some(read(path, "trust_service.tls_ca_file")?),
-                None => {
-                    tracing::warn!("trust_service.tls_ca_file is not set: the signer's certificate cannot be verified");
-                    None
-                }
-            };
-            let identity = match &remote.client_identity {
-                Some((cert, key)) => Some((
-                    read(cert, "trust_service.tls_client_cert")?,
-                    read(key, "trust_service.tls_client_key")?,
-                )),
-                None => None,
-            };
-            let signer = Arc::new(
-                RemoteCryptoService::connect(&remote.hostname, remote.port, ca_pem, identity)
-                    .map_err(|e| anyhow::anyhow!("cannot set up the signer client: {e}"))?,
-            );
+        TrustService::Remote(_) => {
+            let signer = remote_signer(&config.trust)?;
             let probe = signer.clone();
             let probe_metrics = metrics.clone();
             health.register(
@@ -251,6 +237,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let log_public = config.transparency_log.as_ref().is_some_and(|l| l.public);
     state.tlog = log.clone().filter(|_| authorizer.is_none() || log_public);
     state.authorizer = authorizer;
+    state.trusted_proxies = config.trusted_proxies.clone();
+    let admin = admin_sql.map(|sql| admin::Admin::new(sql, state.crypto.clone()));
+    let retention_task = match (&config.retention, &admin) {
+        (Some(r), Some(admin)) => {
+            tracing::info!(
+                interval_hours = r.interval.as_secs() / 3600,
+                "scheduled retention on"
+            );
+            Some(admin.spawn_retention(r.policy, r.interval))
+        }
+        _ => None,
+    };
+    let admin_server = match (&config.admin, admin) {
+        (Some(settings), Some(admin)) => Some(admin::http::bind(
+            settings,
+            admin,
+            config.trusted_proxies.clone(),
+        )?),
+        _ => None,
+    };
+    let admin_handle = admin_server.as_ref().map(|s| s.handle());
+    if let Some(server) = admin_server {
+        actix_web::rt::spawn(server);
+    }
     state.metrics = metrics;
     state.health = health;
     let checks = state.health.spawn();
@@ -284,6 +294,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "notary-server listening"
     );
     let result = server.run().await;
+    if let Some(handle) = admin_handle {
+        handle.stop(true).await;
+    }
+    if let Some(task) = retention_task {
+        task.abort();
+    }
     checks.abort();
     if let Some(task) = log_task {
         task.abort();
@@ -291,6 +307,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     result.context("server failed")?;
     tracing::info!("notary-server stopped");
     Ok(())
+}
+
+/// The gRPC client of the configured remote signer (`trust_service.type` `remote`).
+fn remote_signer(trust: &TrustService) -> anyhow::Result<Arc<RemoteCryptoService>> {
+    let TrustService::Remote(remote) = trust else {
+        anyhow::bail!("trust_service.type is not remote");
+    };
+    let read = |path: &std::path::Path, setting: &str| {
+        std::fs::read(path)
+            .with_context(|| format!("cannot read {setting} file {}", path.display()))
+    };
+    let ca_pem = match &remote.tls_ca_file {
+        Some(path) => Some(read(path, "trust_service.tls_ca_file")?),
+        None => {
+            tracing::warn!(
+                "trust_service.tls_ca_file is not set: the signer's certificate cannot be verified"
+            );
+            None
+        }
+    };
+    let identity = match &remote.client_identity {
+        Some((cert, key)) => Some((
+            read(cert, "trust_service.tls_client_cert")?,
+            read(key, "trust_service.tls_client_key")?,
+        )),
+        None => None,
+    };
+    Ok(Arc::new(
+        RemoteCryptoService::connect(&remote.hostname, remote.port, ca_pem, identity)
+            .map_err(|e| anyhow::anyhow!("cannot set up the signer client: {e}"))?,
+    ))
+}
+
+/// `notary-server admin ...`: runs one admin command on the configured database (and
+/// signer), printing JSON to stdout.
+pub async fn run_admin(config: Config, command: admin::Command) -> anyhow::Result<()> {
+    let (_, sql) = open_store_and_pool(&config.storage, config.migrate)?;
+    let sql = sql.context("admin commands need mysql, postgres or sqlite3 storage")?;
+    sql.audit_ensure_table().await?;
+    let crypto: Arc<dyn CryptoService> = match &config.trust {
+        TrustService::Local => Arc::new(MemoryCryptoService::new()),
+        remote => remote_signer(remote)?,
+    };
+    let admin = admin::Admin::new(sql, crypto);
+    let mut out = std::io::stdout().lock();
+    admin::run_command(&admin, command, &mut out).await
 }
 
 /// The pool's connections in use and idle (for the pool gauge).

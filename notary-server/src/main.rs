@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use notary_common::logging::{self, LogFormat};
+use notary_server::admin::Command;
+use notary_server::audit::AuditQuery;
 use notary_server::config::Config;
+use notary_server::storage::PrunePolicy;
 
 /// Notary server: stores TUF metadata and signs timestamps.
 ///
@@ -31,6 +34,100 @@ struct Args {
     /// running server publishes the checkpoint.
     #[arg(long)]
     log_backfill: bool,
+    /// Run an admin command against the configured database instead of serving.
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Admin commands (JSON on stdout; the audit trail names the OS user).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCmd {
+    /// Print the audit trail as JSON Lines, oldest first.
+    AuditExport {
+        /// Only this GUN.
+        #[arg(long)]
+        gun: Option<String>,
+        /// Only this actor (token or certificate subject, `server`, `anonymous`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this time on (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Delete a GUN: its metadata, and its server-held keys in the signer.
+    DeleteGun {
+        /// The GUN.
+        gun: String,
+        /// List what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove superseded metadata versions (never roots, never the current chain, never a
+    /// role's newest version).
+    Prune {
+        /// Keep the newest N versions of each role.
+        #[arg(long)]
+        keep_versions: Option<u32>,
+        /// Keep versions stored within the last D days.
+        #[arg(long)]
+        keep_days: Option<u32>,
+        /// Only this GUN.
+        #[arg(long)]
+        gun: Option<String>,
+        /// Report rows and bytes; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rows, bytes, GUNs and versions per role, for the server or one GUN.
+    Stats {
+        /// Only this GUN.
+        #[arg(long)]
+        gun: Option<String>,
+    },
+}
+
+impl AdminCmd {
+    fn into_command(self) -> Command {
+        match self {
+            AdminCmd::AuditExport {
+                gun,
+                actor,
+                since,
+                until,
+            } => Command::AuditExport(AuditQuery {
+                gun,
+                actor,
+                since,
+                until,
+                after_id: 0,
+                limit: 1000,
+            }),
+            AdminCmd::DeleteGun { gun, dry_run } => Command::DeleteGun { gun, dry_run },
+            AdminCmd::Prune {
+                keep_versions,
+                keep_days,
+                gun,
+                dry_run,
+            } => Command::Prune {
+                gun,
+                policy: PrunePolicy {
+                    keep_versions,
+                    keep_days,
+                },
+                dry_run,
+            },
+            AdminCmd::Stats { gun } => Command::Stats { gun },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -65,9 +162,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = args.command.map(|Cmd::Admin(c)| c.into_command());
     let result = actix_web::rt::System::new().block_on(async move {
-        spawn_level_signals(log);
-        notary_server::run(config).await
+        match command {
+            Some(command) => notary_server::run_admin(config, command).await,
+            None => {
+                spawn_level_signals(log);
+                notary_server::run(config).await
+            }
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -283,6 +283,17 @@ impl CryptoService for RemoteCryptoService {
             })?;
         Ok(reply.into_inner().content)
     }
+
+    async fn delete_key(&self, key_id: &str) -> Result<(), CryptoError> {
+        self.key_info().remove(key_id);
+        self.keys()
+            .delete_key(KeyId {
+                id: key_id.to_string(),
+            })
+            .await
+            .map_err(|s| map_status(&s))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,7 @@ async fn regeneration_with_signer_down_reports_unavailable() {
     let down = FailingCrypto::unavailable();
     let ctx = Ctx {
         now: t0() + Duration::days(TIMESTAMP_EXPIRY_DAYS + 1),
+        actor: notary_server::audit::Actor::server(),
         ..env.ctx_with(&down)
     };
     let r = current_timestamp_or_snapshot(&ctx, GUN, "timestamp").await;
@@ -233,6 +234,7 @@ async fn regeneration_that_loses_the_race_serves_the_winner() {
         crypto: &crypto,
         key_type: KeyType::Ecdsa,
         now: later,
+        actor: notary_server::audit::Actor::server(),
     };
     let served = get(&ctx, "timestamp").await.unwrap();
     assert_eq!(

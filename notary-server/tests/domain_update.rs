@@ -964,6 +964,7 @@ async fn stored_root_memo_follows_the_stored_root_and_the_clock() {
             crypto: &crypto,
             key_type: notary_tuf::KeyType::Ecdsa,
             now,
+            actor: notary_server::audit::Actor::server(),
         };
         let parts: Vec<(String, Vec<u8>)> =
             parts.into_iter().map(|(r, b)| (r.to_string(), b)).collect();
@@ -1101,6 +1102,7 @@ async fn another_guns_timestamp_key_is_refused() {
         crypto: &signer,
         key_type: notary_tuf::KeyType::Ecdsa,
         now: t0(),
+        actor: notary_server::audit::Actor::server(),
     };
     let victim = TestRepo::new_at(VICTIM, t0());
     let victim_ts = signer.add_key(victim.timestamp_key.clone(), VICTIM, "timestamp");
@@ -1151,6 +1153,7 @@ async fn a_key_of_another_role_is_refused() {
         crypto: &signer,
         key_type: notary_tuf::KeyType::Ecdsa,
         now: t0(),
+        actor: notary_server::audit::Actor::server(),
     };
     let base = TestRepo::new_at(VICTIM, t0());
     let snap_id = signer.add_key(base.snapshot_key.clone(), VICTIM, "snapshot");
@@ -1169,6 +1172,7 @@ async fn with_a_signer_that_names_no_gun_the_servers_record_decides() {
         crypto: &signer,
         key_type: notary_tuf::KeyType::Ecdsa,
         now: t0(),
+        actor: notary_server::audit::Actor::server(),
     };
     let app_ts = notary_server::domain::get_or_create_key(&ctx, VICTIM, "timestamp")
         .await
@@ -1212,6 +1216,7 @@ async fn keys_from_before_the_record_keep_working_for_their_gun() {
         crypto: &signer,
         key_type: notary_tuf::KeyType::Ecdsa,
         now: t0(),
+        actor: notary_server::audit::Actor::server(),
     };
     let v1 = victim.build();
     let files = &v1;

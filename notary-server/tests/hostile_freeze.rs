@@ -86,6 +86,7 @@ async fn publish_at(
         crypto,
         key_type: KeyType::Ecdsa,
         now: repo.now,
+        actor: notary_server::audit::Actor::server(),
     };
     apply_update(&ctx, GUN, parts)
         .await

@@ -56,6 +56,13 @@ pub trait CryptoService: Send + Sync {
     }
     /// Sign `msg` (the full canonical bytes of `signed`) with the key; returns raw signature bytes.
     async fn sign(&self, key_id: &str, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Delete the key (Go's `DeleteKey`; deleting a key the service does not hold succeeds,
+    /// as Go's does). The default refuses: not every service can delete.
+    async fn delete_key(&self, key_id: &str) -> Result<(), CryptoError> {
+        Err(CryptoError::Other(format!(
+            "this signing service cannot delete keys (key {key_id})"
+        )))
+    }
 }
 
 /// A held key: private key, role, GUN.
@@ -146,6 +153,11 @@ impl CryptoService for MemoryCryptoService {
             .ok_or_else(|| CryptoError::NotFound(key_id.to_string()))?;
         key.sign(msg)
             .map_err(|e| CryptoError::Other(format!("Signing failed for KeyID {key_id}: {e}")))
+    }
+
+    async fn delete_key(&self, key_id: &str) -> Result<(), CryptoError> {
+        self.lock().remove(key_id);
+        Ok(())
     }
 }
 

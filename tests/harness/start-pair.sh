@@ -42,6 +42,9 @@
 #   START_WAIT [60]      seconds to wait for each service
 #   TRANSPARENCY_LOG [0] 1 = the server (ours) keeps a transparency log (checkpoint every
 #                        200 ms, origin localhost/notary-log); Go's server ignores the section
+#   ADMIN_PORT []        set: the server (ours) opens its admin listener on 127.0.0.1:ADMIN_PORT,
+#                        client certificates from certs/root-ca.crt required (use
+#                        certs/notary-server-client.crt); Go's server ignores the section
 #   SIGNER_PKCS11 [0]    1 = the signer keeps its keys in a fresh SoftHSM2 token made in
 #                        WORKDIR/softhsm (label notary, PIN 1234; ours only: Go's signer has
 #                        no PKCS#11 store)
@@ -71,7 +74,7 @@ esac
 : "${DB_HOST:=127.0.0.1}" "${RESET_DB:=0}"
 : "${SIGNER_ALIAS:=passwordalias1}" "${SIGNER_PASSPHRASE:=notary-signer-test-passphrase}"
 : "${KEY_ALGORITHM:=ecdsa}" "${LOG_LEVEL:=info}" "${LOG_FORMAT:=logfmt}" "${START_WAIT:=60}"
-: "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}"
+: "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}" "${ADMIN_PORT:=}"
 : "${AUTH_TOKEN_REALM:=}" "${AUTH_TOKEN_SERVICE:=}" "${AUTH_TOKEN_ISSUER:=}" "${AUTH_TOKEN_ROOTCERT:=}"
 
 say() { echo "start-pair: $*"; }
@@ -340,6 +343,13 @@ if [ "$SIGNER_PKCS11" = 1 ]; then
         "${PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}")"
     signer_env=("SOFTHSM2_CONF=$softhsm_conf" "NOTARY_SIGNER_PKCS11_PIN=1234")
 fi
+admin_json=""
+if [ -n "$ADMIN_PORT" ]; then
+    # Ours only (Go's server ignores the section): the admin listener, client certificates
+    # from the test root CA (certs/notary-server-client.crt is one).
+    admin_json=',
+  "admin": {"http_addr": "127.0.0.1:'"$ADMIN_PORT"'", "client_ca_file": "certs/root-ca.crt"}'
+fi
 log_json=""
 if [ "$TRANSPARENCY_LOG" = 1 ]; then
     log_json=',
@@ -382,7 +392,7 @@ cat >"$work/server-config.json" <<JSON
   "storage": {
     "backend": "$DB_BACKEND",
     "db_url": "$(dsn "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB")"
-  }$auth_json$log_json
+  }$auth_json$log_json$admin_json
 }
 JSON
 umask 022

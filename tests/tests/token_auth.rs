@@ -182,7 +182,10 @@ impl AuthStack {
             "storage": {"backend": "mysql",
                 "db_url": format!("{user}:{pass}@tcp({host}:{port})/{db}?parseTime=True")},
             "logging": {"level": "info"},
-            "auth": auth_section(&stack.issuer)
+            "auth": auth_section(&stack.issuer),
+            // The admin listener, to read the audit trail (client certificate of the test PKI).
+            "admin": {"http_addr": format!("127.0.0.1:{}", server_port + 1000),
+                "client_ca_file": "certs/root-ca.crt"}
         });
         stack.spawn(
             our_bin("notary-server"),
@@ -546,6 +549,29 @@ fn notary_cli_follows_token_auth_on_our_server_and_signer() {
     }
     let stack = AuthStack::ours(24464, 27964, 24465);
     notary_cli_flow(&stack, false);
+
+    // The audit trail names the token subjects: alice published, admin deleted.
+    let certs = stack.dir.path().join("certs");
+    let (status, _, body) = curl(
+        &stack.ca,
+        &[
+            "--cert",
+            certs.join("notary-server-client.crt").to_str().unwrap(),
+            "--key",
+            certs.join("notary-server-client.key").to_str().unwrap(),
+            "https://localhost:25464/_notary_server/admin/audit?limit=1000",
+        ],
+    );
+    assert_eq!(status, 200, "{body}\n{}", stack.logs());
+    let entries: Value = serde_json::from_str(&body).unwrap();
+    let entries = entries["entries"].as_array().unwrap();
+    let by = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && e["actor"] == actor && e["actor_kind"] == "token")
+    };
+    assert!(by("update", "alice"), "no update by alice: {body}");
+    assert!(by("delete", "admin"), "no delete by admin: {body}");
 
     // The access log names the account of accepted tokens.
     let log = stack.server_log();

@@ -157,7 +157,8 @@ async fn regenerate_once(
         version: ts_version,
         data: ts_bytes,
     });
-    ctx.store.update_many(gun, writes).await?;
+    let audit = crate::audit::Audit::new(crate::audit::Action::Resign, &ctx.actor.server_for());
+    ctx.store.update_many_as(gun, writes, &audit).await?;
 
     let (wanted_role, sha) = if role == roles::TIMESTAMP {
         (roles::TIMESTAMP, ts_sha)

@@ -42,7 +42,7 @@ pub async fn get_or_create_key(
             }
         }
     }
-    rotate_key(ctx, gun, role).await
+    make_key(ctx, gun, role, crate::audit::Action::KeyCreate).await
 }
 
 /// `POST {role}.key`: always asks the signer for a new key for (`gun`, `role`,
@@ -51,8 +51,21 @@ pub async fn get_or_create_key(
 /// The key is recorded as made for (`gun`, `role`) before it is returned, so it can sign only
 /// for them.
 pub async fn rotate_key(ctx: &Ctx<'_>, gun: &str, role: &str) -> Result<PublicKey, DomainError> {
+    make_key(ctx, gun, role, crate::audit::Action::KeyRotate).await
+}
+
+/// Asks the signer for a key and records it (audited as `action` when the record is new).
+async fn make_key(
+    ctx: &Ctx<'_>,
+    gun: &str,
+    role: &str,
+    action: crate::audit::Action,
+) -> Result<PublicKey, DomainError> {
     let key = ctx.crypto.create_key(gun, role, &ctx.key_type).await?;
-    ctx.store.record_key(gun, role, &key.key_id()).await?;
+    let audit = crate::audit::Audit::new(action, &ctx.actor);
+    ctx.store
+        .record_key_as(gun, role, &key.key_id(), &audit)
+        .await?;
     Ok(key)
 }
 

@@ -61,6 +61,8 @@ pub struct Ctx<'a> {
     pub key_type: KeyType,
     /// "Now" for expiry checks and the expiry of generated files.
     pub now: DateTime<Utc>,
+    /// Who is asking: the audit trail names them with every change ([`crate::audit`]).
+    pub actor: crate::audit::Actor,
 }
 
 impl std::fmt::Debug for Ctx<'_> {

@@ -153,7 +153,8 @@ pub async fn apply_update(
     });
 
     // V6: all or nothing.
-    ctx.store.update_many(gun, writes).await?;
+    let audit = crate::audit::Audit::new(crate::audit::Action::Update, &ctx.actor);
+    ctx.store.update_many_as(gun, writes, &audit).await?;
     Ok(())
 }
 

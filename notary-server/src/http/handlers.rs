@@ -8,6 +8,7 @@ use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::audit::{Action, Actor, Audit};
 use crate::domain::{self, Ctx};
 use crate::http::error::{go_html_escape, ApiError};
 use crate::http::routes::{CachePolicy, Endpoint, Route};
@@ -87,7 +88,7 @@ pub(super) async fn handle(
                 }
             }
             let file = if server_managed {
-                domain::current_timestamp_or_snapshot(&ctx(state), gun, role).await?
+                domain::current_timestamp_or_snapshot(&ctx(state, req), gun, role).await?
             } else {
                 storage::get_current(state.store.as_ref(), gun, role)
                     .await
@@ -104,17 +105,19 @@ pub(super) async fn handle(
             .await
         }
         Endpoint::GetKey => {
-            let key = domain::get_or_create_key(&ctx(state), gun, role).await?;
+            let key = domain::get_or_create_key(&ctx(state, req), gun, role).await?;
             Ok(json_ok(key.server_key_json()))
         }
         Endpoint::RotateKey => {
-            let key = domain::rotate_key(&ctx(state), gun, role).await?;
+            let key = domain::rotate_key(&ctx(state, req), gun, role).await?;
             Ok(json_ok(key.server_key_json()))
         }
         Endpoint::Delete => {
+            // Go's public delete, kept for compatibility; now with an audit row.
+            let actor = Actor::of_request(req, &state.trusted_proxies);
             let removed = state
                 .store
-                .delete(gun)
+                .delete_as(gun, &Audit::new(Action::Delete, &actor))
                 .await
                 .map_err(ApiError::from_store_read)?;
             tracing::info!(%gun, removed, "deleted repository");
@@ -132,12 +135,13 @@ pub(super) async fn handle(
     }
 }
 
-fn ctx(state: &AppState) -> Ctx<'_> {
+fn ctx<'a>(state: &'a AppState, req: &HttpRequest) -> Ctx<'a> {
     Ctx {
         store: state.store.as_ref(),
         crypto: state.crypto.as_ref(),
         key_type: state.key_type.clone(),
         now: Utc::now(),
+        actor: Actor::of_request(req, &state.trusted_proxies),
     }
 }
 
@@ -172,7 +176,7 @@ async fn update(
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => return Err(ApiError::unknown()),
     };
-    domain::apply_update(&ctx(state), gun, parts).await?;
+    domain::apply_update(&ctx(state, req), gun, parts).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -226,6 +226,13 @@ impl CryptoService for InstrumentedCrypto {
         self.record("Sign", started, &result);
         result
     }
+
+    async fn delete_key(&self, key_id: &str) -> Result<(), CryptoError> {
+        let started = Instant::now();
+        let result = self.inner.delete_key(key_id).await;
+        self.record("DeleteKey", started, &result);
+        result
+    }
 }
 
 #[cfg(test)]

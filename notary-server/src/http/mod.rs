@@ -76,6 +76,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The transparency log's read API, when the log is on (and public).
     pub tlog: Option<Arc<crate::tlog::TransparencyLog>>,
+    /// Proxies whose `X-Forwarded-For` names the client in the audit trail.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppState {
@@ -99,6 +101,7 @@ impl AppState {
             health: Health::new(),
             metrics: Metrics::new(),
             tlog: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -131,6 +134,8 @@ pub async fn dispatch(
 ) -> HttpResponse {
     let started = Instant::now();
     let id = request_id::for_request(&req);
+    req.extensions_mut()
+        .insert(crate::audit::RequestId(id.clone()));
     let span = tracing::error_span!("request", request_id = %id);
     let (mut response, gun) = route_and_serve(&req, payload, &state, started)
         .instrument(span.clone())

@@ -31,7 +31,9 @@
 //! randomly named database and drops it afterwards. Without the variable the
 //! MySQL tests print a skip message and pass.
 
+mod audit_sql;
 mod memory;
+mod retention_sql;
 pub mod schema;
 mod sql;
 mod tlog_sql;
@@ -45,8 +47,10 @@ use base64::Engine as _;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::audit::Audit;
 use crate::cache::MetaCache;
 pub use memory::MemoryStore;
+pub use retention_sql::{PrunePolicy, PruneReport, RoleStats, StatsRow};
 pub use sql::{PoolOptions, SqlStore};
 pub use tlog_sql::{Integrated, LogLeaf, LogState};
 
@@ -167,6 +171,36 @@ pub trait MetaStore: Send + Sync {
     /// is written. An empty batch is a no-op.
     async fn update_many(&self, gun: &str, updates: Vec<MetaUpdate>) -> Result<(), StoreError>;
 
+    /// [`MetaStore::update_many`], also writing one audit row per file ([`crate::audit`]) in
+    /// the same transaction. Stores without an audit trail (memory) only write.
+    async fn update_many_as(
+        &self,
+        gun: &str,
+        updates: Vec<MetaUpdate>,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        let _ = audit;
+        self.update_many(gun, updates).await
+    }
+
+    /// [`MetaStore::delete`], also writing an audit row in the same transaction.
+    async fn delete_as(&self, gun: &str, audit: &Audit) -> Result<u64, StoreError> {
+        let _ = audit;
+        self.delete(gun).await
+    }
+
+    /// [`MetaStore::record_key`], also writing an audit row when the record is new.
+    async fn record_key_as(
+        &self,
+        gun: &str,
+        role: &str,
+        key_id: &str,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        let _ = audit;
+        self.record_key(gun, role, key_id).await
+    }
+
     /// Removes every row of exactly this GUN (all roles, all versions) in one
     /// transaction; if any row was removed, appends a changefeed `deletion`
     /// record (version 0, empty sha256). Returns the number of rows removed.
@@ -266,6 +300,29 @@ fn memo_referenced_sha256(
     // Only trust the memo key if it really is this content's hash.
     if file.sha256 == sha256_hex(&file.data) {
         cache.put_memo_reference(&file.sha256, role, found.clone());
+    }
+    Ok(found)
+}
+
+/// Every role `file` (a snapshot) lists under `signed.meta`, with the hex sha256 it names.
+pub(crate) fn referenced_roles(file: &StoredFile) -> Result<Vec<(String, String)>, StoreError> {
+    let json: serde_json::Value = serde_json::from_slice(&file.data).map_err(|e| {
+        StoreError::Other(format!(
+            "stored {} version {} is not JSON: {e}",
+            file.role, file.version
+        ))
+    })?;
+    let roles: Vec<String> = json
+        .get("signed")
+        .and_then(|s| s.get("meta"))
+        .and_then(|m| m.as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut found = Vec::with_capacity(roles.len());
+    for role in roles {
+        if let Some(sha) = referenced_sha256(file, &role)? {
+            found.push((role, sha));
+        }
     }
     Ok(found)
 }

@@ -72,3 +72,21 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
     }
 }
+
+// Ours, not Go's: the audit trail (see `crate::audit`).
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Nullable<Timestamp>,
+        action -> Text,
+        gun -> Text,
+        role -> Nullable<Text>,
+        version -> Nullable<Integer>,
+        sha256 -> Nullable<Text>,
+        actor -> Text,
+        actor_kind -> Text,
+        peer -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}

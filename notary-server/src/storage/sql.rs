@@ -32,11 +32,12 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use notary_common::dsn::PostgresDsn;
 
 use super::schema::{changefeed, server_key_owners, tuf_files};
-use super::tlog_sql;
+use super::{audit_sql, tlog_sql};
 use super::{
     check_batch, now_utc, sha256_hex, Change, ChangeQuery, MetaStore, MetaUpdate, StoreError,
     StoredFile, CATEGORY_DELETION, CATEGORY_UPDATE, TIMESTAMP_ROLE,
 };
+use crate::audit::Audit;
 use crate::cache::{CacheOptions, FeedCursor, Invalidation, MetaCache, WeakCache};
 
 /// Server migrations for MySQL/MariaDB; their end state equals Go's schema.
@@ -119,7 +120,7 @@ where
 }
 
 /// The value [`sql_hex`] gives for `name`.
-fn hex_of(name: &str) -> String {
+pub(super) fn hex_of(name: &str) -> String {
     hex::encode_upper(name)
 }
 
@@ -813,6 +814,7 @@ fn update_many_blocking(
     gun: &str,
     updates: Vec<MetaUpdate>,
     tlog: bool,
+    audit: Option<&Audit>,
 ) -> Result<Vec<StoredFile>, StoreError> {
     let min_per_role = check_batch(&updates)?;
     if case_variant_stored(conn, gun)? {
@@ -838,7 +840,7 @@ fn update_many_blocking(
     };
     let batch = match conn {
         AnyConnection::Mysql(mysql) => {
-            mysql_batch(gun, &updates, &hashes, &leaves, naive).map(|sql| (mysql, sql))
+            mysql_batch(gun, &updates, &hashes, &leaves, naive, audit).map(|sql| (mysql, sql))
         }
         AnyConnection::Sqlite(_) | AnyConnection::Pg(_) => None,
     };
@@ -890,6 +892,9 @@ fn update_many_blocking(
             }
             if !leaves.is_empty() {
                 tlog_sql::insert_leaves(conn, gun, &updates, &hashes, &leaves, naive)?;
+            }
+            if let Some(audit) = audit {
+                audit_sql::insert_for_files(conn, gun, audit, &updates, &hashes, naive)?;
             }
             Ok(())
         });
@@ -965,6 +970,7 @@ fn mysql_batch(
     hashes: &[String],
     leaves: &[Vec<u8>],
     now: NaiveDateTime,
+    audit: Option<&Audit>,
 ) -> Option<String> {
     use std::fmt::Write as _;
     let total: usize = updates.iter().map(|u| u.data.len()).sum();
@@ -1005,6 +1011,9 @@ fn mysql_batch(
     }
     if !leaves.is_empty() {
         tlog_sql::push_leaf_inserts(&mut sql, gun, updates, hashes, leaves, &at);
+    }
+    if let Some(audit) = audit {
+        audit_sql::push_mysql_inserts(&mut sql, gun, audit, updates, hashes, &at);
     }
     sql.push_str("COMMIT");
     Some(sql)
@@ -1096,6 +1105,135 @@ fn sync_blocking(
     }
     cache.mark_synced(started);
     Ok(())
+}
+
+impl SqlStore {
+    /// `update_many`, plus the audit rows of `audit` in the same transaction.
+    async fn update_many_audited(
+        &self,
+        gun: &str,
+        updates: Vec<MetaUpdate>,
+        audit: Option<Audit>,
+    ) -> Result<(), StoreError> {
+        // Reject bad batches before taking a connection.
+        check_batch(&updates)?;
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let ticket = self.cache.as_deref().map(MetaCache::ticket);
+        let g = gun.to_owned();
+        let tlog = self.tlog;
+        let result = self
+            .run(move |conn| update_many_blocking(conn, &g, updates, tlog, audit.as_ref()))
+            .await;
+        if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
+            match &result {
+                // Before returning, so the writer's next read sees its own write.
+                Ok(written) => cache.after_write(gun, ticket, written),
+                // Someone else wrote (or we do not know): forget what we had.
+                Err(_) => cache.invalidate(gun, Invalidation::Update),
+            }
+        }
+        result.map(drop)
+    }
+
+    /// `record_key`, plus an audit row naming the key, in one transaction.
+    async fn record_key_audited(
+        &self,
+        gun: &str,
+        role: &str,
+        key_id: &str,
+        audit: Option<Audit>,
+    ) -> Result<(), StoreError> {
+        let (g, r, k) = (gun.to_owned(), role.to_owned(), key_id.to_owned());
+        self.run(move |conn| {
+            let row = NewKeyOwner {
+                key_id: &k,
+                gun: &g,
+                role: &r,
+                created_at: now_utc().naive_utc(),
+            };
+            // A key keeps its first record (the signer may hand out the same pending key
+            // again for the same GUN and role).
+            let insert = |conn: &mut AnyConnection| match conn {
+                AnyConnection::Pg(c) => diesel::insert_into(server_key_owners::table)
+                    .values(&row)
+                    .on_conflict_do_nothing()
+                    .execute(c),
+                AnyConnection::Mysql(c) => diesel::insert_or_ignore_into(server_key_owners::table)
+                    .values(&row)
+                    .execute(c),
+                AnyConnection::Sqlite(c) => diesel::insert_or_ignore_into(server_key_owners::table)
+                    .values(&row)
+                    .execute(c),
+            };
+            // Only a new record is a change worth an audit row (a pending key handed out
+            // again is not).
+            let write = |conn: &mut AnyConnection| {
+                conn.transaction::<(), DieselError, _>(|conn| {
+                    let inserted = insert(conn)?;
+                    if let (1.., Some(audit)) = (inserted, &audit) {
+                        let audit = audit
+                            .clone()
+                            .with_detail(serde_json::json!({ "key_id": k }));
+                        audit_sql::insert_one(conn, &g, Some(&r), &audit, row.created_at)?;
+                    }
+                    Ok(())
+                })
+            };
+            match write(conn) {
+                Err(e) if is_missing_table(&e) => {
+                    create_key_owners(conn)?;
+                    write(conn).map_err(map_error)
+                }
+                other => other.map_err(map_error),
+            }
+        })
+        .await
+    }
+
+    /// `delete`, plus an audit row (with the number of rows removed) in the same
+    /// transaction.
+    async fn delete_audited(&self, gun: &str, audit: Option<Audit>) -> Result<u64, StoreError> {
+        let g = gun.to_owned();
+        let result = self
+            .run(move |conn| {
+                conn.transaction::<u64, DieselError, _>(|conn| {
+                    // Exactly this GUN: not one that differs only in letter case.
+                    let removed = diesel::delete(
+                        tuf_files::table
+                            .filter(tuf_files::gun.eq(&g))
+                            .filter(sql_hex(tuf_files::gun).eq(hex_of(&g))),
+                    )
+                    .execute(conn)?;
+                    let at = now_utc().naive_utc();
+                    if removed > 0 {
+                        diesel::insert_into(changefeed::table)
+                            .values(NewChange {
+                                created_at: at,
+                                gun: &g,
+                                version: 0,
+                                sha256: "",
+                                category: CATEGORY_DELETION,
+                            })
+                            .execute(conn)?;
+                    }
+                    if let Some(audit) = &audit {
+                        let audit = audit.clone().with_detail(serde_json::json!({
+                            "rows_removed": removed,
+                        }));
+                        audit_sql::insert_one(conn, &g, None, &audit, at)?;
+                    }
+                    Ok(removed as u64)
+                })
+                .map_err(map_error)
+            })
+            .await;
+        if let Some(cache) = self.cache.as_deref() {
+            cache.invalidate(gun, Invalidation::Deletion);
+        }
+        result
+    }
 }
 
 #[async_trait::async_trait]
@@ -1217,60 +1355,25 @@ impl MetaStore for SqlStore {
     }
 
     async fn update_many(&self, gun: &str, updates: Vec<MetaUpdate>) -> Result<(), StoreError> {
-        // Reject bad batches before taking a connection.
-        check_batch(&updates)?;
-        if updates.is_empty() {
-            return Ok(());
-        }
-        let ticket = self.cache.as_deref().map(MetaCache::ticket);
-        let g = gun.to_owned();
-        let tlog = self.tlog;
-        let result = self
-            .run(move |conn| update_many_blocking(conn, &g, updates, tlog))
-            .await;
-        if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
-            match &result {
-                // Before returning, so the writer's next read sees its own write.
-                Ok(written) => cache.after_write(gun, ticket, written),
-                // Someone else wrote (or we do not know): forget what we had.
-                Err(_) => cache.invalidate(gun, Invalidation::Update),
-            }
-        }
-        result.map(drop)
+        self.update_many_audited(gun, updates, None).await
+    }
+
+    async fn update_many_as(
+        &self,
+        gun: &str,
+        updates: Vec<MetaUpdate>,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        self.update_many_audited(gun, updates, Some(audit.clone()))
+            .await
     }
 
     async fn delete(&self, gun: &str) -> Result<u64, StoreError> {
-        let g = gun.to_owned();
-        let result = self
-            .run(move |conn| {
-                conn.transaction::<u64, DieselError, _>(|conn| {
-                    // Exactly this GUN: not one that differs only in letter case.
-                    let removed = diesel::delete(
-                        tuf_files::table
-                            .filter(tuf_files::gun.eq(&g))
-                            .filter(sql_hex(tuf_files::gun).eq(hex_of(&g))),
-                    )
-                    .execute(conn)?;
-                    if removed > 0 {
-                        diesel::insert_into(changefeed::table)
-                            .values(NewChange {
-                                created_at: now_utc().naive_utc(),
-                                gun: &g,
-                                version: 0,
-                                sha256: "",
-                                category: CATEGORY_DELETION,
-                            })
-                            .execute(conn)?;
-                    }
-                    Ok(removed as u64)
-                })
-                .map_err(map_error)
-            })
-            .await;
-        if let Some(cache) = self.cache.as_deref() {
-            cache.invalidate(gun, Invalidation::Deletion);
-        }
-        result
+        self.delete_audited(gun, None).await
+    }
+
+    async fn delete_as(&self, gun: &str, audit: &Audit) -> Result<u64, StoreError> {
+        self.delete_audited(gun, Some(audit.clone())).await
     }
 
     fn cache(&self) -> Option<&MetaCache> {
@@ -1329,37 +1432,18 @@ impl MetaStore for SqlStore {
     }
 
     async fn record_key(&self, gun: &str, role: &str, key_id: &str) -> Result<(), StoreError> {
-        let (g, r, k) = (gun.to_owned(), role.to_owned(), key_id.to_owned());
-        self.run(move |conn| {
-            let row = NewKeyOwner {
-                key_id: &k,
-                gun: &g,
-                role: &r,
-                created_at: now_utc().naive_utc(),
-            };
-            // A key keeps its first record (the signer may hand out the same pending key
-            // again for the same GUN and role).
-            let insert = |conn: &mut AnyConnection| match conn {
-                AnyConnection::Pg(c) => diesel::insert_into(server_key_owners::table)
-                    .values(&row)
-                    .on_conflict_do_nothing()
-                    .execute(c),
-                AnyConnection::Mysql(c) => diesel::insert_or_ignore_into(server_key_owners::table)
-                    .values(&row)
-                    .execute(c),
-                AnyConnection::Sqlite(c) => diesel::insert_or_ignore_into(server_key_owners::table)
-                    .values(&row)
-                    .execute(c),
-            };
-            match insert(conn) {
-                Err(e) if is_missing_table(&e) => {
-                    create_key_owners(conn)?;
-                    insert(conn).map(drop).map_err(map_error)
-                }
-                other => other.map(drop).map_err(map_error),
-            }
-        })
-        .await
+        self.record_key_audited(gun, role, key_id, None).await
+    }
+
+    async fn record_key_as(
+        &self,
+        gun: &str,
+        role: &str,
+        key_id: &str,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        self.record_key_audited(gun, role, key_id, Some(audit.clone()))
+            .await
     }
 
     async fn key_owner(&self, key_id: &str) -> Result<Option<(String, String)>, StoreError> {

@@ -55,6 +55,7 @@ impl Env {
             crypto: &self.crypto,
             key_type: KeyType::Ecdsa,
             now,
+            actor: notary_server::audit::Actor::server(),
         }
     }
 
@@ -64,6 +65,7 @@ impl Env {
             crypto,
             key_type: KeyType::Ecdsa,
             now: self.now,
+            actor: notary_server::audit::Actor::server(),
         }
     }
 

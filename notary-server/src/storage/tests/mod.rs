@@ -11,6 +11,7 @@
 //! `notary_srv_test_<random>` databases. `NOTARY_TEST_REQUIRE_POSTGRES=1` (set by
 //! `scripts/test.sh`) turns a missing variable into a failure instead of a skip.
 
+mod admin;
 mod cache;
 mod conformance;
 mod fixtures;

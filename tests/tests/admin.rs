@@ -1,0 +1,409 @@
+//! The admin side (issue 15) end to end, on MariaDB with the stock `notary` CLI:
+//! - the admin listener refuses a client without a certificate, the public listener serves
+//!   no admin route, and the audit trail names the client certificate's subject;
+//! - deleting a GUN through the admin API removes its metadata (with Go's changefeed
+//!   `deletion` record) and its server-held keys in the signer, ours and Go's;
+//! - `notary-server admin prune --keep-versions 2` leaves every GUN verifiable by a fresh
+//!   `notary list`, lets a client with an old cache update, and the Go server then serves
+//!   the pruned database.
+//!
+//! Ports 24531-24536 / 28031-28036, admin 24541-24546; databases `e2e_adm_*`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use notary_e2e::{go_bin, our_bin, random_suffix, require, NotaryCli, PeerStack, StackSpec};
+use serde_json::Value;
+
+fn stack(signer: PathBuf, ports: (u16, u16), admin: u16, prefix: &str) -> PeerStack {
+    PeerStack::start(&StackSpec {
+        server_bin: our_bin("notary-server"),
+        signer_bin: signer,
+        server_port: ports.0,
+        signer_port: ports.1,
+        db_prefix: prefix.into(),
+        reset_db: true,
+        env: vec![("ADMIN_PORT".into(), admin.to_string())],
+    })
+}
+
+/// curl against the admin listener (client certificate of the test PKI unless `anonymous`);
+/// returns (HTTP status, body); status 0 when no HTTP answer came at all.
+fn admin(stack: &PeerStack, port: u16, method: &str, path: &str, anonymous: bool) -> (u16, String) {
+    let certs = stack.workdir.path().join("certs");
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "60",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+    ])
+    .arg("--cacert")
+    .arg(&stack.ca);
+    if !anonymous {
+        cmd.arg("--cert")
+            .arg(certs.join("notary-server-client.crt"))
+            .arg("--key")
+            .arg(certs.join("notary-server-client.key"));
+    }
+    let out = cmd
+        .arg(format!(
+            "https://127.0.0.1:{port}/_notary_server/admin/{path}"
+        ))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn get(url: &str, ca: &Path) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-w",
+            "\n%{http_code}",
+            "--cacert",
+        ])
+        .arg(ca)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Rows of `sql` on MariaDB as OS root.
+fn mariadb(db: &str, sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .args(["-uroot", "-N", "-B", db, "-e", sql])
+        .output()
+        .expect("mariadb");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn payload(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("payload {name} {}\n", random_suffix())).unwrap();
+    path
+}
+
+fn delete_removes_metadata_and_signer_keys(signer: PathBuf, n: u16, prefix: &str) {
+    let ports = (24530 + n, 28030 + n);
+    let admin_port = 24540 + n;
+    let s = stack(signer, ports, admin_port, prefix);
+
+    // The admin listener wants a client certificate; the public one has no admin routes.
+    let (code, _) = admin(&s, admin_port, "GET", "stats", true);
+    assert_eq!(code, 0, "a client without a certificate got an HTTP answer");
+    let (code, _) = get(&format!("{}/_notary_server/admin/stats", s.url), &s.ca);
+    assert_eq!(code, 404, "the public listener serves an admin route");
+    let (code, body) = admin(&s, admin_port, "GET", "stats", false);
+    assert_eq!(code, 200, "{body}");
+
+    let gun = format!("example.com/admin/{}", random_suffix());
+    let keep = format!("{gun}-kept");
+    let owner = NotaryCli::new(&s.url, &s.ca);
+    let dir = owner.trust_dir.path().to_path_buf();
+    for g in [&gun, &keep] {
+        owner.ok(&["init", g]);
+        owner.ok(&["key", "rotate", g, "snapshot", "-r"]);
+        let f = payload(&dir, "v1");
+        owner.ok(&["add", "-p", g, "v1", f.to_str().unwrap()]);
+    }
+
+    // Dry run: what would go, nothing changed.
+    let (code, body) = admin(
+        &s,
+        admin_port,
+        "DELETE",
+        &format!("gun/{gun}?dry_run=true"),
+        false,
+    );
+    assert_eq!(code, 200, "{body}");
+    let dry = json(&body);
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["rows"].as_i64().unwrap() >= 4, "{dry}");
+    let keys: Vec<(String, String)> = dry["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_owned(),
+                k["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let roles: Vec<&str> = keys.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(
+        roles.contains(&"timestamp") && roles.contains(&"snapshot"),
+        "{dry}"
+    );
+    let signer_db = format!("{prefix}_signer");
+    let live = |ids: &[(String, String)]| {
+        let list: Vec<String> = ids.iter().map(|(k, _)| format!("'{k}'")).collect();
+        mariadb(
+            &signer_db,
+            &format!(
+                "SELECT COUNT(*) FROM private_keys WHERE deleted_at IS NULL AND key_id IN ({})",
+                list.join(",")
+            ),
+        )
+    };
+    assert_eq!(
+        live(&keys),
+        keys.len().to_string(),
+        "keys before the delete"
+    );
+    let reader = NotaryCli::new(&s.url, &s.ca);
+    assert!(reader.ok(&["list", &gun]).contains("v1"));
+
+    // The delete: metadata, changefeed record, signer keys.
+    let (code, body) = admin(&s, admin_port, "DELETE", &format!("gun/{gun}"), false);
+    assert_eq!(code, 200, "{body}\n{}", s.logs());
+    let report = json(&body);
+    assert!(
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["deleted"] == true),
+        "{report}\n{}",
+        s.logs()
+    );
+    assert_eq!(live(&keys), "0", "the signer still holds the GUN's keys");
+    let (code, _) = get(
+        &format!("{}/v2/{gun}/_trust/tuf/timestamp.json", s.url),
+        &s.ca,
+    );
+    assert_eq!(code, 404);
+    let (_, feed) = get(
+        &format!(
+            "{}/v2/{gun}/_trust/changefeed?change_id=-1&records=-1",
+            s.url
+        ),
+        &s.ca,
+    );
+    let feed = json(&feed);
+    let last = feed["records"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["Category"], "deletion", "{feed}");
+    // The other GUN is untouched.
+    assert!(NotaryCli::new(&s.url, &s.ca)
+        .ok(&["list", &keep])
+        .contains("v1"));
+
+    // The audit trail: anonymous publishes, then the admin's delete and key deletions.
+    let (code, body) = admin(
+        &s,
+        admin_port,
+        "GET",
+        &format!("audit?gun={gun}&limit=1000"),
+        false,
+    );
+    assert_eq!(code, 200, "{body}");
+    let entries = json(&body)["entries"].as_array().unwrap().clone();
+    let action_of = |e: &Value| e["action"].as_str().unwrap().to_owned();
+    assert!(entries
+        .iter()
+        .any(|e| action_of(e) == "update" && e["actor"] == "anonymous" && e["role"] == "targets"));
+    assert!(entries
+        .iter()
+        .any(|e| action_of(e) == "key-rotate" && e["role"] == "snapshot"));
+    let deleted = entries
+        .iter()
+        .find(|e| action_of(e) == "admin-delete")
+        .unwrap_or_else(|| panic!("no admin-delete entry: {entries:?}"));
+    assert_eq!(deleted["actor_kind"], "client-certificate");
+    assert!(
+        deleted["actor"]
+            .as_str()
+            .unwrap()
+            .contains("CN=notary-server"),
+        "{deleted}"
+    );
+    assert_eq!(deleted["peer"], "127.0.0.1");
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| action_of(e) == "key-delete")
+            .count(),
+        keys.len()
+    );
+
+    // The name is free again: a new repository with new keys.
+    let again = NotaryCli::new(&s.url, &s.ca);
+    again.ok(&["init", &gun]);
+    let f = payload(&dir, "v2");
+    again.ok(&["add", "-p", &gun, "again", f.to_str().unwrap()]);
+    assert!(NotaryCli::new(&s.url, &s.ca)
+        .ok(&["list", &gun])
+        .contains("again"));
+}
+
+#[test]
+fn admin_delete_removes_metadata_and_keys_in_our_signer() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    delete_removes_metadata_and_signer_keys(our_bin("notary-signer"), 1, "e2e_adm_rs");
+}
+
+#[test]
+fn admin_delete_removes_metadata_and_keys_in_the_go_signer() {
+    if require(&[&our_bin("notary-server")]) {
+        return;
+    }
+    delete_removes_metadata_and_signer_keys(go_bin("notary-signer"), 2, "e2e_adm_gosig");
+}
+
+/// `notary-server admin ...` with the stack's config; returns (success, stdout, stderr).
+fn admin_cli(stack: &PeerStack, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(our_bin("notary-server"))
+        .arg("-config")
+        .arg(stack.workdir.path().join("server-config.json"))
+        .arg("admin")
+        .args(args)
+        .output()
+        .expect("notary-server admin");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn prune_keeps_every_gun_verifiable_and_the_go_server_serves_the_result() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let s = stack(
+        our_bin("notary-signer"),
+        (24533, 28033),
+        24543,
+        "e2e_adm_prune",
+    );
+    let base = format!("example.com/prune/{}", random_suffix());
+    let (client_snap, server_snap) = (format!("{base}/client"), format!("{base}/server"));
+    let owner = NotaryCli::new(&s.url, &s.ca);
+    let dir = owner.trust_dir.path().to_path_buf();
+    let mut files = Vec::new();
+    owner.ok(&["init", &client_snap]);
+    owner.ok(&["init", &server_snap]);
+    owner.ok(&["key", "rotate", &server_snap, "snapshot", "-r"]);
+    let publish = |n: usize, files: &mut Vec<(String, PathBuf)>| {
+        for gun in [&client_snap, &server_snap] {
+            let f = payload(&dir, &format!("t{n}"));
+            owner.ok(&["add", "-p", gun, &format!("t{n}"), f.to_str().unwrap()]);
+            files.push((gun.to_string(), f));
+        }
+    };
+    publish(1, &mut files);
+    publish(2, &mut files);
+    // A reader whose cache stays at this point.
+    let stale = NotaryCli::new(&s.url, &s.ca);
+    for gun in [&client_snap, &server_snap] {
+        assert!(stale.ok(&["list", gun]).contains("t2"));
+    }
+    for n in 3..=7 {
+        publish(n, &mut files);
+    }
+
+    let (ok, before, err) = admin_cli(&s, &["stats"]);
+    assert!(ok, "{err}");
+    let before = json(&before);
+    let (ok, dry, err) = admin_cli(&s, &["prune", "--keep-versions", "2", "--dry-run"]);
+    assert!(ok, "{err}");
+    let dry = json(&dry);
+    assert!(dry["rows"].as_u64().unwrap() > 0, "{dry}");
+    let (_, unchanged, _) = admin_cli(&s, &["stats"]);
+    assert_eq!(json(&unchanged), before, "the dry run changed something");
+    let (ok, pruned, err) = admin_cli(&s, &["prune", "--keep-versions", "2"]);
+    assert!(ok, "{err}");
+    let pruned = json(&pruned);
+    assert_eq!(pruned["rows"], dry["rows"], "{pruned}");
+    assert!(pruned["per_role"].get("root").is_none(), "{pruned}");
+    let (_, after, _) = admin_cli(&s, &["stats"]);
+    let after = json(&after);
+    assert_eq!(
+        after["rows"].as_u64().unwrap(),
+        before["rows"].as_u64().unwrap() - pruned["rows"].as_u64().unwrap()
+    );
+
+    let check = |stack: &PeerStack, who: &str| {
+        let fresh = NotaryCli::new(&stack.url, &stack.ca);
+        for gun in [&client_snap, &server_snap] {
+            let listing = fresh.ok(&["list", gun]);
+            for n in 1..=7 {
+                assert!(
+                    listing.contains(&format!("t{n}")),
+                    "{who}: {gun} lacks t{n}:\n{listing}"
+                );
+            }
+        }
+        for (gun, file) in &files {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            let (ok, out) = fresh.run(&["verify", gun, name, "-i", file.to_str().unwrap(), "-q"]);
+            assert!(ok, "{who}: verify {gun} {name}: {out}");
+        }
+    };
+    check(&s, "fresh client after the prune");
+    // The old cache updates to the current state.
+    for gun in [&client_snap, &server_snap] {
+        let listing = stale.ok(&["list", gun]);
+        assert!(listing.contains("t7"), "stale client on {gun}:\n{listing}");
+    }
+    // Publishing goes on.
+    publish(8, &mut files);
+
+    // The audit trail has the CLI's prune, by the OS user.
+    let (ok, lines, err) = admin_cli(&s, &["audit-export", "--gun", &client_snap]);
+    assert!(ok, "{err}");
+    let prune: Vec<Value> = lines
+        .lines()
+        .map(json)
+        .filter(|e| e["action"] == "prune")
+        .collect();
+    assert_eq!(prune.len(), 1, "{lines}");
+    assert_eq!(prune[0]["actor_kind"], "operator");
+
+    // Drop-in after a prune: the Go pair serves the pruned databases and accepts a publish.
+    s.stop();
+    s.start_in_place(&StackSpec {
+        server_bin: go_bin("notary-server"),
+        signer_bin: go_bin("notary-signer"),
+        server_port: 24533,
+        signer_port: 28033,
+        db_prefix: "e2e_adm_prune".into(),
+        reset_db: false,
+        env: vec![],
+    });
+    let fresh = NotaryCli::new(&s.url, &s.ca);
+    for gun in [&client_snap, &server_snap] {
+        let listing = fresh.ok(&["list", gun]);
+        assert!(
+            listing.contains("t1") && listing.contains("t8"),
+            "Go server on {gun}:\n{listing}"
+        );
+    }
+    publish(9, &mut files);
+    assert!(NotaryCli::new(&s.url, &s.ca)
+        .ok(&["list", &server_snap])
+        .contains("t9"));
+}
