@@ -307,11 +307,12 @@ fn prune_keeps_every_gun_verifiable_and_the_go_server_serves_the_result() {
     owner.ok(&["init", &client_snap]);
     owner.ok(&["init", &server_snap]);
     owner.ok(&["key", "rotate", &server_snap, "snapshot", "-r"]);
-    let publish = |n: usize, files: &mut Vec<(String, PathBuf)>| {
-        for gun in [&client_snap, &server_snap] {
-            let f = payload(&dir, &format!("t{n}"));
-            owner.ok(&["add", "-p", gun, &format!("t{n}"), f.to_str().unwrap()]);
-            files.push((gun.to_string(), f));
+    let publish = |n: usize, files: &mut Vec<(String, String, PathBuf)>| {
+        for (i, gun) in [&client_snap, &server_snap].into_iter().enumerate() {
+            let f = payload(&dir, &format!("g{i}-t{n}"));
+            let name = format!("t{n}");
+            owner.ok(&["add", "-p", gun, &name, f.to_str().unwrap()]);
+            files.push((gun.to_string(), name, f));
         }
     };
     publish(1, &mut files);
@@ -357,8 +358,7 @@ fn prune_keeps_every_gun_verifiable_and_the_go_server_serves_the_result() {
                 );
             }
         }
-        for (gun, file) in &files {
-            let name = file.file_name().unwrap().to_str().unwrap();
+        for (gun, name, file) in &files {
             let (ok, out) = fresh.run(&["verify", gun, name, "-i", file.to_str().unwrap(), "-q"]);
             assert!(ok, "{who}: verify {gun} {name}: {out}");
         }

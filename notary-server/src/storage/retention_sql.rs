@@ -309,10 +309,31 @@ impl SqlStore {
                 }
                 let ids: Vec<i32> = gone.iter().map(|r| r.id).collect();
                 let at = now.naive_utc();
+                // Per role: how many and which version range (a list of every version would
+                // not fit the column for a GUN with a long history).
+                let mut ranges: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
+                for r in &gone {
+                    let e = ranges.entry(&r.role).or_insert((r.version, r.version));
+                    e.0 = e.0.min(r.version);
+                    e.1 = e.1.max(r.version);
+                }
+                let roles: serde_json::Map<String, serde_json::Value> = ranges
+                    .iter()
+                    .map(|(role, (lo, hi))| {
+                        let count = report.per_role.get(*role).copied().unwrap_or_default();
+                        (
+                            (*role).to_owned(),
+                            serde_json::json!({
+                                "rows": count.rows, "bytes": count.bytes,
+                                "versions_from": lo, "versions_to": hi,
+                            }),
+                        )
+                    })
+                    .collect();
                 let audit = audit.with_detail(serde_json::json!({
                     "rows_removed": report.rows,
                     "bytes_removed": report.bytes,
-                    "versions": gone.iter().map(|r| format!("{}.{}", r.role, r.version)).collect::<Vec<_>>(),
+                    "roles": roles,
                 }));
                 conn.transaction::<(), diesel::result::Error, _>(|conn| {
                     for chunk in ids.chunks(500) {

@@ -244,7 +244,15 @@ async fn prune_keeps_what_clients_need(store: &SqlStore) {
     assert_eq!(again.rows, 0);
     let trail = store.audit_query(all(Some(gun))).await.unwrap();
     let prune = trail.iter().find(|r| r.action == "prune").unwrap();
-    assert_eq!(prune.detail.as_ref().unwrap()["rows_removed"], 9);
+    let detail = prune.detail.as_ref().unwrap();
+    assert_eq!(detail["rows_removed"], 9);
+    assert_eq!(
+        (
+            &detail["roles"]["targets"]["versions_from"],
+            &detail["roles"]["targets"]["versions_to"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(3))
+    );
     // A writer continues from the pruned state.
     store
         .update_many(gun, Repo::new(6, "p").updates())
