@@ -7,12 +7,17 @@
 //!   `notary list`, lets a client with an old cache update, and the Go server then serves
 //!   the pruned database.
 //!
+//! - on SQLite (no MariaDB), `notary-server admin delete-gun` does the same from the command
+//!   line, and the audit trail names the operator.
+//!
 //! Ports 24531-24536 / 28031-28036, admin 24541-24546; databases `e2e_adm_*`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use notary_e2e::{go_bin, our_bin, random_suffix, require, NotaryCli, PeerStack, StackSpec};
+use notary_e2e::{
+    go_bin, our_bin, random_suffix, require, NotaryCli, PeerStack, SqliteStack, StackSpec,
+};
 use serde_json::Value;
 
 fn stack(signer: PathBuf, ports: (u16, u16), admin: u16, prefix: &str) -> PeerStack {
@@ -272,11 +277,11 @@ fn admin_delete_removes_metadata_and_keys_in_the_go_signer() {
     delete_removes_metadata_and_signer_keys(go_bin("notary-signer"), 2, "e2e_adm_gosig");
 }
 
-/// `notary-server admin ...` with the stack's config; returns (success, stdout, stderr).
-fn admin_cli(stack: &PeerStack, args: &[&str]) -> (bool, String, String) {
+/// `notary-server admin ...` with `workdir/server-config.json`.
+fn admin_cli_in(workdir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(our_bin("notary-server"))
         .arg("-config")
-        .arg(stack.workdir.path().join("server-config.json"))
+        .arg(workdir.join("server-config.json"))
         .arg("admin")
         .args(args)
         .output()
@@ -286,6 +291,111 @@ fn admin_cli(stack: &PeerStack, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Two GUNs (client- and server-managed snapshot) published to by one owner.
+struct Pruned {
+    owner: NotaryCli,
+    guns: [String; 2],
+    files: Vec<(String, String, PathBuf)>,
+}
+
+impl Pruned {
+    fn publish(&mut self, n: usize) {
+        let dir = self.owner.trust_dir.path().to_path_buf();
+        for (i, gun) in self.guns.iter().enumerate() {
+            let f = payload(&dir, &format!("g{i}-t{n}"));
+            let name = format!("t{n}");
+            self.owner
+                .ok(&["add", "-p", gun, &name, f.to_str().unwrap()]);
+            self.files.push((gun.clone(), name, f));
+        }
+    }
+
+    /// A fresh client lists targets t1..=up_to of every GUN and verifies every file.
+    fn check(&self, url: &str, ca: &Path, who: &str, up_to: usize) {
+        let fresh = NotaryCli::new(url, ca);
+        for gun in &self.guns {
+            let listing = fresh.ok(&["list", gun]);
+            for n in 1..=up_to {
+                assert!(
+                    listing.contains(&format!("t{n}")),
+                    "{who}: {gun} lacks t{n}:\n{listing}"
+                );
+            }
+        }
+        for (gun, name, file) in &self.files {
+            let (ok, out) = fresh.run(&["verify", gun, name, "-i", file.to_str().unwrap(), "-q"]);
+            assert!(ok, "{who}: verify {gun} {name}: {out}");
+        }
+    }
+}
+
+/// Publishes seven times (a reader caches the second), prunes with `notary-server admin
+/// prune --keep-versions 2` (dry run first), and checks fresh and stale clients, publishing
+/// on, and the audit row.
+fn prune_scenario(url: &str, ca: &Path, workdir: &Path) -> Pruned {
+    let base = format!("example.com/prune/{}", random_suffix());
+    let mut p = Pruned {
+        owner: NotaryCli::new(url, ca),
+        guns: [format!("{base}/client"), format!("{base}/server")],
+        files: Vec::new(),
+    };
+    for gun in &p.guns {
+        p.owner.ok(&["init", gun]);
+    }
+    p.owner.ok(&["key", "rotate", &p.guns[1], "snapshot", "-r"]);
+    p.publish(1);
+    p.publish(2);
+    let stale = NotaryCli::new(url, ca);
+    for gun in &p.guns {
+        assert!(stale.ok(&["list", gun]).contains("t2"));
+    }
+    for n in 3..=7 {
+        p.publish(n);
+    }
+
+    let (ok, before, err) = admin_cli_in(workdir, &["stats"]);
+    assert!(ok, "{err}");
+    let before = json(&before);
+    let (ok, dry, err) = admin_cli_in(workdir, &["prune", "--keep-versions", "2", "--dry-run"]);
+    assert!(ok, "{err}");
+    let dry = json(&dry);
+    assert!(dry["rows"].as_u64().unwrap() > 0, "{dry}");
+    let (_, unchanged, _) = admin_cli_in(workdir, &["stats"]);
+    assert_eq!(json(&unchanged), before, "the dry run changed something");
+    let (ok, pruned, err) = admin_cli_in(workdir, &["prune", "--keep-versions", "2"]);
+    assert!(ok, "{err}");
+    let pruned = json(&pruned);
+    assert_eq!(pruned["rows"], dry["rows"], "{pruned}");
+    assert!(pruned["per_role"].get("root").is_none(), "{pruned}");
+    let (_, after, _) = admin_cli_in(workdir, &["stats"]);
+    let after = json(&after);
+    assert_eq!(
+        after["rows"].as_u64().unwrap(),
+        before["rows"].as_u64().unwrap() - pruned["rows"].as_u64().unwrap()
+    );
+
+    p.check(url, ca, "fresh client after the prune", 7);
+    // The old cache updates to the current state.
+    for gun in &p.guns {
+        let listing = stale.ok(&["list", gun]);
+        assert!(listing.contains("t7"), "stale client on {gun}:\n{listing}");
+    }
+    // Publishing goes on.
+    p.publish(8);
+
+    // The audit trail has the CLI's prune, by the OS user.
+    let (ok, lines, err) = admin_cli_in(workdir, &["audit-export", "--gun", &p.guns[0]]);
+    assert!(ok, "{err}");
+    let prune: Vec<Value> = lines
+        .lines()
+        .map(json)
+        .filter(|e| e["action"] == "prune")
+        .collect();
+    assert_eq!(prune.len(), 1, "{lines}");
+    assert_eq!(prune[0]["actor_kind"], "operator");
+    p
 }
 
 #[test]
@@ -299,89 +409,7 @@ fn prune_keeps_every_gun_verifiable_and_the_go_server_serves_the_result() {
         24543,
         "e2e_adm_prune",
     );
-    let base = format!("example.com/prune/{}", random_suffix());
-    let (client_snap, server_snap) = (format!("{base}/client"), format!("{base}/server"));
-    let owner = NotaryCli::new(&s.url, &s.ca);
-    let dir = owner.trust_dir.path().to_path_buf();
-    let mut files = Vec::new();
-    owner.ok(&["init", &client_snap]);
-    owner.ok(&["init", &server_snap]);
-    owner.ok(&["key", "rotate", &server_snap, "snapshot", "-r"]);
-    let publish = |n: usize, files: &mut Vec<(String, String, PathBuf)>| {
-        for (i, gun) in [&client_snap, &server_snap].into_iter().enumerate() {
-            let f = payload(&dir, &format!("g{i}-t{n}"));
-            let name = format!("t{n}");
-            owner.ok(&["add", "-p", gun, &name, f.to_str().unwrap()]);
-            files.push((gun.to_string(), name, f));
-        }
-    };
-    publish(1, &mut files);
-    publish(2, &mut files);
-    // A reader whose cache stays at this point.
-    let stale = NotaryCli::new(&s.url, &s.ca);
-    for gun in [&client_snap, &server_snap] {
-        assert!(stale.ok(&["list", gun]).contains("t2"));
-    }
-    for n in 3..=7 {
-        publish(n, &mut files);
-    }
-
-    let (ok, before, err) = admin_cli(&s, &["stats"]);
-    assert!(ok, "{err}");
-    let before = json(&before);
-    let (ok, dry, err) = admin_cli(&s, &["prune", "--keep-versions", "2", "--dry-run"]);
-    assert!(ok, "{err}");
-    let dry = json(&dry);
-    assert!(dry["rows"].as_u64().unwrap() > 0, "{dry}");
-    let (_, unchanged, _) = admin_cli(&s, &["stats"]);
-    assert_eq!(json(&unchanged), before, "the dry run changed something");
-    let (ok, pruned, err) = admin_cli(&s, &["prune", "--keep-versions", "2"]);
-    assert!(ok, "{err}");
-    let pruned = json(&pruned);
-    assert_eq!(pruned["rows"], dry["rows"], "{pruned}");
-    assert!(pruned["per_role"].get("root").is_none(), "{pruned}");
-    let (_, after, _) = admin_cli(&s, &["stats"]);
-    let after = json(&after);
-    assert_eq!(
-        after["rows"].as_u64().unwrap(),
-        before["rows"].as_u64().unwrap() - pruned["rows"].as_u64().unwrap()
-    );
-
-    let check = |stack: &PeerStack, who: &str| {
-        let fresh = NotaryCli::new(&stack.url, &stack.ca);
-        for gun in [&client_snap, &server_snap] {
-            let listing = fresh.ok(&["list", gun]);
-            for n in 1..=7 {
-                assert!(
-                    listing.contains(&format!("t{n}")),
-                    "{who}: {gun} lacks t{n}:\n{listing}"
-                );
-            }
-        }
-        for (gun, name, file) in &files {
-            let (ok, out) = fresh.run(&["verify", gun, name, "-i", file.to_str().unwrap(), "-q"]);
-            assert!(ok, "{who}: verify {gun} {name}: {out}");
-        }
-    };
-    check(&s, "fresh client after the prune");
-    // The old cache updates to the current state.
-    for gun in [&client_snap, &server_snap] {
-        let listing = stale.ok(&["list", gun]);
-        assert!(listing.contains("t7"), "stale client on {gun}:\n{listing}");
-    }
-    // Publishing goes on.
-    publish(8, &mut files);
-
-    // The audit trail has the CLI's prune, by the OS user.
-    let (ok, lines, err) = admin_cli(&s, &["audit-export", "--gun", &client_snap]);
-    assert!(ok, "{err}");
-    let prune: Vec<Value> = lines
-        .lines()
-        .map(json)
-        .filter(|e| e["action"] == "prune")
-        .collect();
-    assert_eq!(prune.len(), 1, "{lines}");
-    assert_eq!(prune[0]["actor_kind"], "operator");
+    let mut p = prune_scenario(&s.url, &s.ca, s.workdir.path());
 
     // Drop-in after a prune: the Go pair serves the pruned databases and accepts a publish.
     s.stop();
@@ -394,16 +422,91 @@ fn prune_keeps_every_gun_verifiable_and_the_go_server_serves_the_result() {
         reset_db: false,
         env: vec![],
     });
-    let fresh = NotaryCli::new(&s.url, &s.ca);
-    for gun in [&client_snap, &server_snap] {
-        let listing = fresh.ok(&["list", gun]);
-        assert!(
-            listing.contains("t1") && listing.contains("t8"),
-            "Go server on {gun}:\n{listing}"
-        );
+    p.check(&s.url, &s.ca, "the Go server on the pruned database", 8);
+    p.publish(9);
+    p.check(&s.url, &s.ca, "the Go server after its publish", 9);
+}
+
+#[test]
+fn prune_keeps_every_gun_verifiable_on_sqlite() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
     }
-    publish(9, &mut files);
-    assert!(NotaryCli::new(&s.url, &s.ca)
-        .ok(&["list", &server_snap])
-        .contains("t9"));
+    let s = SqliteStack::start(24534, 28034);
+    let p = prune_scenario(&s.url, &s.ca, s.workdir.path());
+    p.check(&s.url, &s.ca, "after publishing on", 8);
+}
+
+#[test]
+fn admin_cli_deletes_a_gun_and_its_keys_on_sqlite() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let s = SqliteStack::start(24536, 28036);
+    let gun = format!("example.com/sqlite-admin/{}", random_suffix());
+    let owner = NotaryCli::new(&s.url, &s.ca);
+    owner.ok(&["init", &gun]);
+    owner.ok(&["key", "rotate", &gun, "snapshot", "-r"]);
+    let f = payload(owner.trust_dir.path(), "v1");
+    owner.ok(&["add", "-p", &gun, "v1", f.to_str().unwrap()]);
+
+    let dir = s.workdir.path();
+    let (ok, dry, err) = admin_cli_in(dir, &["delete-gun", &gun, "--dry-run"]);
+    assert!(ok, "{err}");
+    let dry = json(&dry);
+    let keys: Vec<String> = dry["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2, "{dry}");
+    // The signer's SQLite file, read with Python's sqlite3 module.
+    let live = || {
+        let list: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3; c = sqlite3.connect({:?}); print(c.execute(\"SELECT COUNT(*) FROM private_keys WHERE deleted_at IS NULL AND key_id IN ({})\").fetchone()[0])",
+                dir.join("signer.db").display().to_string(),
+                list.join(",")
+            ))
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(live(), "2");
+    let (ok, report, err) = admin_cli_in(dir, &["delete-gun", &gun]);
+    assert!(ok, "{err}\n{report}");
+    let report = json(&report);
+    assert!(report["rows"].as_i64().unwrap() >= 4, "{report}");
+    assert_eq!(live(), "0", "the signer still holds the keys");
+    let (code, _) = get(
+        &format!("{}/v2/{gun}/_trust/tuf/timestamp.json", s.url),
+        &s.ca,
+    );
+    assert_eq!(code, 404);
+    let (ok, lines, err) = admin_cli_in(dir, &["audit-export", "--gun", &gun]);
+    assert!(ok, "{err}");
+    let entries: Vec<Value> = lines.lines().map(json).collect();
+    let delete = entries
+        .iter()
+        .find(|e| e["action"] == "admin-delete")
+        .unwrap_or_else(|| panic!("{lines}"));
+    assert_eq!(delete["actor_kind"], "operator");
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "key-delete")
+            .count(),
+        2
+    );
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "update" && e["actor"] == "anonymous"));
 }
