@@ -1152,3 +1152,69 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod admin_config_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(v: Value) -> Result<Config, ConfigError> {
+        Config::from_file(&ConfigFile::from_value(v, PathBuf::from("/etc/notary")))
+    }
+
+    fn base() -> Value {
+        json!({
+            "server": {"http_addr": ":4443", "tls_cert_file": "s.crt", "tls_key_file": "s.key"},
+            "trust_service": {"type": "local"},
+            "storage": {"backend": "sqlite3", "db_url": "server.db"}
+        })
+    }
+
+    #[test]
+    fn admin_listener_needs_a_client_ca_and_sql_storage() {
+        let mut v = base();
+        v["admin"] = json!({"http_addr": "127.0.0.1:4444", "client_ca_file": "ca.crt"});
+        let admin = load(v.clone()).unwrap().admin.unwrap();
+        assert_eq!(admin.bind_addr(), "127.0.0.1:4444");
+        assert_eq!(admin.tls.cert.0, PathBuf::from("/etc/notary/s.crt"));
+        assert_eq!(
+            admin.tls.client_ca,
+            Some((
+                PathBuf::from("/etc/notary/ca.crt"),
+                "admin.client_ca_file".into()
+            ))
+        );
+        v["admin"] = json!({"http_addr": "127.0.0.1:4444"});
+        assert!(load(v.clone())
+            .unwrap_err()
+            .0
+            .contains("admin.client_ca_file"));
+        v["admin"] = json!({"http_addr": "127.0.0.1:4444", "client_ca_file": "ca.crt"});
+        v["storage"] = json!({"backend": "memory"});
+        assert!(load(v).unwrap_err().0.contains("admin.http_addr"));
+        assert!(load(base()).unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn retention_and_trusted_proxies() {
+        let mut v = base();
+        v["retention"] = json!({"keep_versions": 2, "interval_hours": 24});
+        v["server"]["trusted_proxies"] = json!(["10.0.0.1", "::1"]);
+        let c = load(v.clone()).unwrap();
+        let r = c.retention.unwrap();
+        assert_eq!(r.policy.keep_versions, Some(2));
+        assert_eq!(r.interval, std::time::Duration::from_secs(86_400));
+        assert_eq!(c.trusted_proxies.len(), 2);
+        v["retention"] = json!({"interval_hours": 24});
+        assert!(load(v.clone()).unwrap_err().0.contains("retention.keep"));
+        v["retention"] = json!({"keep_versions": 0, "interval_hours": 24});
+        assert!(load(v.clone())
+            .unwrap_err()
+            .0
+            .contains("retention.keep_versions"));
+        v["retention"] = json!({"keep_versions": 2});
+        assert!(load(v.clone()).unwrap().retention.is_none());
+        v["server"]["trusted_proxies"] = json!(["proxy.example"]);
+        assert!(load(v).unwrap_err().0.contains("server.trusted_proxies"));
+    }
+}

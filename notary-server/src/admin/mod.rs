@@ -272,3 +272,120 @@ mod erased {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MetaUpdate;
+    use notary_tuf::crypto::MemoryCryptoService;
+
+    fn file(role: &str, version: i64) -> MetaUpdate {
+        MetaUpdate {
+            role: role.into(),
+            version,
+            data: format!("{{\"{role}\":{version}}}").into_bytes(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scheduled_retention_prunes_on_its_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+        store.run_migrations().unwrap();
+        for v in 1..=4 {
+            store
+                .update_many("example.com/sched", vec![file("targets", v)])
+                .await
+                .unwrap();
+        }
+        let admin = Admin::new(store.clone(), Arc::new(MemoryCryptoService::new()));
+        let policy = PrunePolicy {
+            keep_versions: Some(1),
+            keep_days: None,
+        };
+        let task = admin.spawn_retention(policy, std::time::Duration::from_millis(100));
+        let mut rows = 4;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            rows = store.stats(None).await.unwrap().rows;
+            if rows == 1 {
+                break;
+            }
+        }
+        task.abort();
+        assert_eq!(rows, 1, "the scheduled prune did not run");
+        let trail = store
+            .audit_query(AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (trail[0].action.as_str(), trail[0].actor_kind.as_str()),
+            ("prune", "server")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delete_reports_keys_the_signer_refuses_and_retries_them() {
+        /// A signer that cannot delete (the trait's default).
+        struct NoDelete(MemoryCryptoService);
+        #[async_trait::async_trait]
+        impl CryptoService for NoDelete {
+            async fn create_key(
+                &self,
+                gun: &str,
+                role: &str,
+                key_type: &notary_tuf::KeyType,
+            ) -> Result<notary_tuf::keys::PublicKey, notary_tuf::CryptoError> {
+                self.0.create_key(gun, role, key_type).await
+            }
+            async fn get_key(
+                &self,
+                key_id: &str,
+            ) -> Result<Option<(notary_tuf::keys::PublicKey, String)>, notary_tuf::CryptoError>
+            {
+                self.0.get_key(key_id).await
+            }
+            async fn sign(
+                &self,
+                key_id: &str,
+                msg: &[u8],
+            ) -> Result<Vec<u8>, notary_tuf::CryptoError> {
+                self.0.sign(key_id, msg).await
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+        store.run_migrations().unwrap();
+        let gun = "example.com/keys";
+        store
+            .update_many(gun, vec![file("timestamp", 1)])
+            .await
+            .unwrap();
+        store.record_key(gun, "timestamp", "k-ts").await.unwrap();
+        let refusing = Admin::new(
+            store.clone(),
+            Arc::new(NoDelete(MemoryCryptoService::new())),
+        );
+        let report = refusing
+            .delete_gun(gun, false, &Actor::operator())
+            .await
+            .unwrap();
+        assert_eq!(report.rows, 1);
+        assert!(
+            !report.keys[0].deleted && report.keys[0].error.is_some(),
+            "{report:?}"
+        );
+        // The key stays listed; a signer that deletes finishes the job on the next run.
+        let working = Admin::new(store.clone(), Arc::new(MemoryCryptoService::new()));
+        let again = working
+            .delete_gun(gun, false, &Actor::operator())
+            .await
+            .unwrap();
+        assert_eq!(again.rows, 0);
+        assert!(again.keys[0].deleted, "{again:?}");
+        assert!(store.server_keys_of(gun).await.unwrap().is_empty());
+    }
+}

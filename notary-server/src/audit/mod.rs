@@ -263,3 +263,64 @@ pub struct AuditQuery {
 
 /// Most rows in one page.
 pub const MAX_PAGE: i64 = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn req(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+        let mut r = TestRequest::default().peer_addr(peer.parse().unwrap());
+        if let Some(f) = forwarded {
+            r = r.insert_header(("x-forwarded-for", f));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        // Not a trusted proxy: the header is the client's word and ignored.
+        let direct = req("198.51.100.9:5000", Some("203.0.113.1"));
+        assert_eq!(
+            peer_address(&direct, &[proxy]).as_deref(),
+            Some("198.51.100.9")
+        );
+        // Through the proxy: the last address it did not add itself.
+        let proxied = req("10.0.0.2:5000", Some("192.0.2.66, 203.0.113.1, 10.0.0.2"));
+        assert_eq!(
+            peer_address(&proxied, &[proxy]).as_deref(),
+            Some("203.0.113.1")
+        );
+        // The proxy sent no usable header: the proxy itself.
+        let bare = req("10.0.0.2:5000", Some("not-an-address"));
+        assert_eq!(peer_address(&bare, &[proxy]).as_deref(), Some("10.0.0.2"));
+        // Without trusted proxies nothing is believed.
+        assert_eq!(peer_address(&proxied, &[]).as_deref(), Some("10.0.0.2"));
+    }
+
+    #[test]
+    fn request_actor_is_the_token_subject_or_anonymous() {
+        use actix_web::HttpMessage as _;
+        let r = req("192.0.2.1:1", None);
+        r.extensions_mut().insert(RequestId("abc".into()));
+        let anonymous = Actor::of_request(&r, &[]);
+        assert_eq!(
+            (
+                anonymous.name.as_str(),
+                anonymous.kind,
+                anonymous.request_id.as_deref()
+            ),
+            ("anonymous", ActorKind::Anonymous, Some("abc"))
+        );
+        r.extensions_mut()
+            .insert(crate::http::auth::AuthenticatedAccount("alice".into()));
+        let alice = Actor::of_request(&r, &[]);
+        assert_eq!(
+            (alice.name.as_str(), alice.kind),
+            ("alice", ActorKind::Token)
+        );
+        assert_eq!(alice.server_for().request_id.as_deref(), Some("abc"));
+        assert_eq!(alice.server_for().kind, ActorKind::Server);
+    }
+}
