@@ -360,6 +360,43 @@ impl DockerCli<'_> {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("inspect JSON: {e}\n{text}"))
     }
 
+    /// Trusts `ca` for the notary server at `localhost:<port>` (the CLI reads notary CAs
+    /// per host:port from `$DOCKER_CONFIG/tls/`).
+    pub fn trust_notary_ca(&self, port: u16, ca: &Path) {
+        let dir = self.config.join(format!("tls/localhost:{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(ca, dir.join("ca.crt")).unwrap();
+    }
+
+    /// Fills the notary at `notary_url` the way DCT users did: signed pushes of `app:1` and
+    /// `other:1`, then a signer `alice` added to `app`, who signs `app:2`. Returns the two
+    /// images' IDs (`app:1`'s, then `app:2`'s and `other:1`'s).
+    pub fn push_signed_repositories(
+        &self,
+        notary_url: &str,
+        app: &str,
+        other: &str,
+        prefix: &str,
+    ) -> (String, String) {
+        let img1 = self.image(&format!("{prefix}-one"));
+        let img2 = self.image(&format!("{prefix}-two"));
+        for (image, name) in [(&img1, format!("{app}:1")), (&img2, format!("{other}:1"))] {
+            self.ok(notary_url, &["tag", image, &name]);
+            let out = self.ok(notary_url, &["push", &name]);
+            assert!(out.contains("Successfully signed"), "{out}");
+        }
+        self.ok(notary_url, &["trust", "key", "generate", "alice"]);
+        let alice_pub = self.config.join("alice.pub");
+        let alice_pub = alice_pub.to_str().unwrap();
+        self.ok(
+            notary_url,
+            &["trust", "signer", "add", "--key", alice_pub, "alice", app],
+        );
+        self.ok(notary_url, &["tag", &img2, &format!("{app}:2")]);
+        self.ok(notary_url, &["trust", "sign", &format!("{app}:2")]);
+        (img1, img2)
+    }
+
     /// A fresh local test image (no registry, no network); returns its ID.
     pub fn image(&self, name: &str) -> String {
         let out = Command::new(dct_dir().join("make-test-image.sh"))
@@ -370,6 +407,21 @@ impl DockerCli<'_> {
         assert!(out.status.success(), "make-test-image: {out:?}");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+}
+
+/// Tag to digest of `docker trust inspect` JSON (its first repository).
+pub fn signed_tags(inspect: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    inspect[0]["SignedTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["SignedTag"].as_str().unwrap().to_string(),
+                t["Digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use notary_e2e::dct::{self, DockerCli, DockerEnv};
+use notary_e2e::dct::{self, signed_tags, DockerCli, DockerEnv};
 use notary_e2e::migrate::{migrate_bin, run_migrate};
 use notary_e2e::{go_bin, our_bin, PeerStack, SqliteStack, SqliteStores, StackSpec};
 use serde_json::Value;
@@ -977,20 +977,6 @@ fn mirror_import_and_inventory_of_a_go_notary_filled_by_the_notary_cli() {
     assert!(inv["guns"][1]["error"].is_null(), "{inv}");
 }
 
-fn signed_tags(inspect: &Value) -> BTreeMap<String, String> {
-    inspect[0]["SignedTags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["SignedTag"].as_str().unwrap().to_string(),
-                t["Digest"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn docker_pushed_repositories_mirror_rotate_then_pull_and_push_through_ours() {
     let m = migrate_bin();
@@ -1016,44 +1002,19 @@ fn docker_pushed_repositories_mirror_rotate_then_pull_and_push_through_ours() {
         .prefix("mig-docker-")
         .tempdir_in("/tmp")
         .unwrap();
-    for (port, ca) in [(24511, &src.ca), (24512, &dst.ca)] {
-        let dir = config.path().join(format!("tls/localhost:{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(ca, dir.join("ca.crt")).unwrap();
-    }
     let cli = DockerCli {
         env: &docker,
         config: config.path().to_path_buf(),
     };
+    cli.trust_notary_ca(24511, &src.ca);
+    cli.trust_notary_ca(24512, &dst.ca);
     let run = notary_e2e::random_suffix();
     let reg = docker.registry();
     let app = format!("{reg}/mig-{run}/app");
     let other = format!("{reg}/mig-{run}/other");
 
     // --- populate the Go source with docker: pushes, a delegation, a co-signed tag
-    let img1 = cli.image(&format!("mig-one:{run}"));
-    let img2 = cli.image(&format!("mig-two:{run}"));
-    for (image, name) in [(&img1, format!("{app}:1")), (&img2, format!("{other}:1"))] {
-        cli.ok(su, &["tag", image, &name]);
-        let out = cli.ok(su, &["push", &name]);
-        assert!(out.contains("Successfully signed"), "{out}");
-    }
-    cli.ok(su, &["trust", "key", "generate", "alice"]);
-    let alice_pub = config.path().join("alice.pub");
-    cli.ok(
-        su,
-        &[
-            "trust",
-            "signer",
-            "add",
-            "--key",
-            alice_pub.to_str().unwrap(),
-            "alice",
-            &app,
-        ],
-    );
-    cli.ok(su, &["tag", &img2, &format!("{app}:2")]);
-    cli.ok(su, &["trust", "sign", &format!("{app}:2")]);
+    let (img1, _) = cli.push_signed_repositories(su, &app, &other, &format!("mig-{run}"));
     let source_inspect: BTreeMap<String, Value> = [&app, &other]
         .iter()
         .map(|g| (g.to_string(), cli.inspect(su, g)))

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use notary_e2e::dct::{self, DockerCli, DockerEnv};
+use notary_e2e::dct::{self, signed_tags, DockerCli, DockerEnv};
 use notary_e2e::migrate::{migrate_bin, run_migrate};
 use notary_e2e::{
     go_bin, harness_dir, our_bin, require, run_client_suite, PeerStack, StackSpec,
@@ -132,22 +132,6 @@ fn harbor_url(user: &str, db: &str) -> String {
     format!("postgres://{user}:{user}_pw@127.0.0.1:5433/{db}?sslmode=disable")
 }
 
-fn signed_tags(inspect: &Value) -> Vec<(String, String)> {
-    let mut tags: Vec<(String, String)> = inspect[0]["SignedTags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["SignedTag"].as_str().unwrap().to_string(),
-                t["Digest"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    tags.sort();
-    tags
-}
-
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -188,45 +172,18 @@ fn harbor_postgres_databases_are_imported_and_served_by_ours() {
         .prefix("pg-docker-")
         .tempdir_in("/tmp")
         .unwrap();
-    let trust_ca = |port: u16, ca: &Path| {
-        let dir = config.path().join(format!("tls/localhost:{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(ca, dir.join("ca.crt")).unwrap();
-    };
-    trust_ca(24524, &go.ca);
     let cli = DockerCli {
         env: &docker,
         config: config.path().to_path_buf(),
     };
+    cli.trust_notary_ca(24524, &go.ca);
     let run = notary_e2e::random_suffix();
     let reg = docker.registry();
     let app = format!("{reg}/harbor-{run}/app");
     let other = format!("{reg}/harbor-{run}/other");
 
     // --- Harbor's notary, filled the way Harbor users did: signed docker pushes, a signer.
-    let img1 = cli.image(&format!("pg-one:{run}"));
-    let img2 = cli.image(&format!("pg-two:{run}"));
-    for (image, name) in [(&img1, format!("{app}:1")), (&img2, format!("{other}:1"))] {
-        cli.ok(gu, &["tag", image, &name]);
-        let out = cli.ok(gu, &["push", &name]);
-        assert!(out.contains("Successfully signed"), "{out}");
-    }
-    cli.ok(gu, &["trust", "key", "generate", "alice"]);
-    let alice_pub = config.path().join("alice.pub");
-    cli.ok(
-        gu,
-        &[
-            "trust",
-            "signer",
-            "add",
-            "--key",
-            alice_pub.to_str().unwrap(),
-            "alice",
-            &app,
-        ],
-    );
-    cli.ok(gu, &["tag", &img2, &format!("{app}:2")]);
-    cli.ok(gu, &["trust", "sign", &format!("{app}:2")]);
+    let (img1, _) = cli.push_signed_repositories(gu, &app, &other, &format!("pg-{run}"));
     let source: Vec<(String, Value)> = [&app, &other]
         .iter()
         .map(|g| (g.to_string(), cli.inspect(gu, g)))
@@ -324,7 +281,7 @@ fn harbor_postgres_databases_are_imported_and_served_by_ours() {
         reset_db: false,
         env: all,
     });
-    trust_ca(24525, &ours.ca);
+    cli.trust_notary_ca(24525, &ours.ca);
     for (gun, inspect) in &source {
         assert_eq!(
             &cli.inspect(ou, gun),
@@ -333,11 +290,7 @@ fn harbor_postgres_databases_are_imported_and_served_by_ours() {
             ours.logs()
         );
     }
-    let d1 = signed_tags(&source[0].1)
-        .into_iter()
-        .find(|(t, _)| t == "1")
-        .unwrap()
-        .1;
+    let d1 = signed_tags(&source[0].1)["1"].clone();
     let _ = Command::new(docker.docker())
         .args(["rmi", "-f", &img1, &format!("{app}:1")])
         .envs(docker.env())

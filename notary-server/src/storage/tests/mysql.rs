@@ -325,44 +325,7 @@ async fn outage_gives_unavailable_then_recovers() {
         },
     )
     .unwrap();
-    let gun = "example.com/outage";
-    store
-        .update_many(gun, vec![update("root", 1, b"before")])
-        .await
-        .unwrap();
-
-    proxy.cut();
-    let err = store.get_latest(gun, "root").await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    let err = store
-        .update_many(gun, vec![update("root", 2, b"during")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    assert!(matches!(
-        store.check_health().await,
-        Err(StoreError::Unavailable(_))
-    ));
-
-    proxy.restore();
-    // r2d2 reconnects on its own; allow a few pool timeouts for its backoff.
-    let mut recovered = None;
-    for _ in 0..5 {
-        match store.get_latest(gun, "root").await {
-            Ok(file) => {
-                recovered = file;
-                break;
-            }
-            Err(StoreError::Unavailable(_)) => continue,
-            Err(e) => panic!("unexpected error after restore: {e:?}"),
-        }
-    }
-    assert_eq!(recovered.expect("store recovered").data, b"before");
-    store.check_health().await.unwrap();
-    store
-        .update_many(gun, vec![update("root", 2, b"after")])
-        .await
-        .unwrap();
+    super::proxy::outage_then_recovery(&store, &proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
