@@ -31,6 +31,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod expiry;
 pub mod http;
 pub mod signer_client;
 pub mod storage;
@@ -148,6 +149,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(sql) = &admin_sql {
         // Every change is audited; a Go database started without -migrate gets the table.
         sql.audit_ensure_table().await?;
+        sql.expiry_ensure_table().await?;
     }
     if let Some(sql) = sql {
         metrics.set_pool_source(Arc::new(move || pool_use(&sql)));
@@ -346,6 +348,7 @@ pub async fn run_admin(config: Config, command: admin::Command) -> anyhow::Resul
     let (_, sql) = open_store_and_pool(&config.storage, config.migrate)?;
     let sql = sql.context("admin commands need mysql, postgres or sqlite3 storage")?;
     sql.audit_ensure_table().await?;
+    sql.expiry_ensure_table().await?;
     let crypto: Arc<dyn CryptoService> = match &config.trust {
         TrustService::Local => Arc::new(MemoryCryptoService::new()),
         remote => remote_signer(remote)?,

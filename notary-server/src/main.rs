@@ -93,6 +93,22 @@ enum AdminCmd {
         #[arg(long)]
         gun: Option<String>,
     },
+    /// What expires within so many days (expired included), soonest first, with who can
+    /// repair it and how.
+    Expiring {
+        /// Days from now.
+        #[arg(long)]
+        within: u32,
+        /// Only this role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only GUNs starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Rebuild the expiry inventory from every GUN's current metadata (a database written
+    /// before the inventory existed, by Go or by us).
+    ExpiryBackfill,
 }
 
 impl AdminCmd {
@@ -126,6 +142,16 @@ impl AdminCmd {
                 dry_run,
             },
             AdminCmd::Stats { gun } => Command::Stats { gun },
+            AdminCmd::Expiring {
+                within,
+                role,
+                prefix,
+            } => Command::Expiring {
+                within_days: within,
+                role,
+                prefix,
+            },
+            AdminCmd::ExpiryBackfill => Command::ExpiryBackfill,
         }
     }
 }

@@ -510,3 +510,102 @@ fn admin_cli_deletes_a_gun_and_its_keys_on_sqlite() {
         .iter()
         .any(|e| e["action"] == "update" && e["actor"] == "anonymous"));
 }
+
+/// The expiry inventory: a Go-filled database is backfilled, then every publish keeps it;
+/// `expiring` names who can repair what, and `gun/<gun>` shows the whole GUN.
+#[test]
+fn expiring_lists_a_go_filled_repository_after_backfill() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let spec = |go: bool, reset_db: bool| StackSpec {
+        server_bin: if go {
+            go_bin("notary-server")
+        } else {
+            our_bin("notary-server")
+        },
+        signer_bin: if go {
+            go_bin("notary-signer")
+        } else {
+            our_bin("notary-signer")
+        },
+        server_port: 24535,
+        signer_port: 28035,
+        db_prefix: "e2e_adm_expiry".into(),
+        reset_db,
+        env: vec![("ADMIN_PORT".into(), "24545".into())],
+    };
+    let s = PeerStack::start(&spec(true, true));
+    let gun = format!("example.com/expiry/{}", random_suffix());
+    let owner = NotaryCli::new(&s.url, &s.ca);
+    let f = payload(owner.trust_dir.path(), "v1");
+    owner.ok(&["init", &gun]);
+    owner.ok(&["add", "-p", &gun, "v1", f.to_str().unwrap()]);
+    s.stop();
+    s.start_in_place(&spec(false, false));
+
+    let expiring = |within: u32| {
+        let (code, body) = admin(
+            &s,
+            24545,
+            "GET",
+            &format!("expiring?within={within}&prefix={gun}"),
+            false,
+        );
+        assert_eq!(code, 200, "{body}");
+        json(&body)["entries"].as_array().unwrap().clone()
+    };
+    assert!(expiring(4000).is_empty(), "Go wrote no inventory");
+    let dir = s.workdir.path();
+    let (ok, out, err) = admin_cli_in(dir, &["expiry-backfill"]);
+    assert!(ok, "{err}");
+    assert!(json(&out)["guns"].as_u64().unwrap() >= 1, "{out}");
+
+    // The timestamp (14 days, server's) comes first; the root certificate (10 years) is there.
+    let soon = expiring(30);
+    assert_eq!(soon.len(), 1, "{soon:?}");
+    assert_eq!(
+        (&soon[0]["role"], &soon[0]["kind"], &soon[0]["who_can_fix"]),
+        (
+            &json("\"timestamp\""),
+            &json("\"metadata\""),
+            &json("\"server\"")
+        )
+    );
+    let all = expiring(4000);
+    let root_cert = all
+        .iter()
+        .find(|e| e["role"] == "root" && e["kind"] == "certificate")
+        .unwrap_or_else(|| panic!("no root certificate in {all:?}"));
+    assert_eq!(root_cert["subject"], gun.as_str());
+    assert_eq!(root_cert["who_can_fix"], "owner");
+    assert!(root_cert["command"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("notary key rotate {gun} root")));
+    assert!(root_cert["days_left"].as_i64().unwrap() > 3000);
+    let roles: Vec<&str> = all.iter().map(|e| e["role"].as_str().unwrap()).collect();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        assert!(roles.contains(&role), "{role} missing: {all:?}");
+    }
+
+    // A publish through ours keeps the inventory: the new timestamp version is listed.
+    let f = payload(owner.trust_dir.path(), "v2");
+    owner.ok(&["add", "-p", &gun, "v2", f.to_str().unwrap()]);
+    let soon = expiring(30);
+    assert_eq!(soon[0]["version"], 2, "{soon:?}");
+
+    let (code, body) = admin(&s, 24545, "GET", &format!("gun/{gun}"), false);
+    assert_eq!(code, 200, "{body}");
+    let report = json(&body);
+    assert_eq!(report["roles"]["targets"]["version"], 3, "{report}");
+    assert_eq!(report["roles"]["targets"]["targets"], 2);
+    assert_eq!(
+        report["roles"]["root"]["roles"]["timestamp"]["threshold"],
+        1
+    );
+    assert_eq!(report["server_keys"][0]["role"], "timestamp");
+    assert!(report["last_changes"].as_array().unwrap().len() >= 2);
+    let (code, _) = admin(&s, 24545, "GET", "expiring", false);
+    assert_eq!(code, 400, "within is required");
+}

@@ -8,6 +8,8 @@
 //! | `DELETE /_notary_server/admin/gun/<gun>[?dry_run=true]` | deletes the GUN and its server-held signer keys; the report lists rows, bytes and keys |
 //! | `GET /_notary_server/admin/stats[?gun=]` | rows, bytes, GUNs and highest version per role |
 //! | `POST /_notary_server/admin/prune?keep_versions=&keep_days=[&gun=][&dry_run=true]` | prunes superseded versions; the report lists rows and bytes |
+//! | `GET /_notary_server/admin/expiring?within=<days>[&role=][&prefix=][&limit=]` | what expires within so many days (expired included), soonest first, with who can repair it and how |
+//! | `GET /_notary_server/admin/gun/<gun>` | one GUN: roles (version, sha256, expiry, keys), delegations, expiries, server-held keys, storage, last changes |
 //!
 //! The actor of every change made here is the client certificate's subject.
 
@@ -235,7 +237,31 @@ async fn route(req: &HttpRequest, admin: &Admin, actor: &Actor) -> Result<HttpRe
                 .map_err(store_err)?;
             Ok(json_ok(&report))
         }
-        (_, "audit" | "stats" | "prune") => Ok(HttpResponse::MethodNotAllowed().finish()),
+        ("GET", "expiring") => {
+            let within =
+                count(&p, "within")?.ok_or_else(|| invalid("within=<days> is required"))?;
+            let role = p.get("role").filter(|v| !v.is_empty()).cloned();
+            let prefix = p.get("prefix").filter(|v| !v.is_empty()).cloned();
+            let limit = count(&p, "limit")?.map_or(1000, i64::from).clamp(1, 10_000);
+            let entries = admin
+                .expiring(within, role, prefix, limit, Utc::now())
+                .await
+                .map_err(store_err)?;
+            Ok(json_ok(
+                &json!({ "within_days": within, "entries": entries }),
+            ))
+        }
+        ("GET", rest) if rest.starts_with("gun/") => {
+            let gun = rest.trim_start_matches("gun/").trim_end_matches('/');
+            if gun.is_empty() {
+                return Err(invalid("name the GUN: GET /_notary_server/admin/gun/<gun>"));
+            }
+            let report = admin.gun_report(gun, Utc::now()).await.map_err(store_err)?;
+            Ok(json_ok(&report))
+        }
+        (_, "audit" | "stats" | "prune" | "expiring") => {
+            Ok(HttpResponse::MethodNotAllowed().finish())
+        }
         (_, rest) if rest.starts_with("gun/") => Ok(HttpResponse::MethodNotAllowed().finish()),
         _ => Err(ApiError::route_not_found()),
     }

@@ -6,7 +6,10 @@
 //! command (`main.rs`), which opens the configured database directly. Scheduled pruning
 //! ([`Admin::spawn_retention`]) runs inside the server.
 
+mod expiry;
 pub mod http;
+
+pub use expiry::Expiring;
 
 use std::sync::Arc;
 
@@ -209,6 +212,17 @@ pub enum Command {
         /// One GUN, or the whole server.
         gun: Option<String>,
     },
+    /// What expires within so many days, soonest first.
+    Expiring {
+        /// Days from now.
+        within_days: u32,
+        /// Only this role.
+        role: Option<String>,
+        /// Only GUNs starting with this.
+        prefix: Option<String>,
+    },
+    /// Rebuild the expiry inventory from every GUN's current metadata.
+    ExpiryBackfill,
 }
 
 /// Runs `command` against the configured database (and signer, for a delete), printing
@@ -256,6 +270,20 @@ pub async fn run_command(
         Command::Stats { gun } => {
             let stats = admin.stats(gun.as_deref()).await?;
             print(out, &stats)?;
+        }
+        Command::Expiring {
+            within_days,
+            role,
+            prefix,
+        } => {
+            let entries = admin
+                .expiring(within_days, role, prefix, 100_000, chrono::Utc::now())
+                .await?;
+            print(out, &entries)?;
+        }
+        Command::ExpiryBackfill => {
+            let guns = admin.store.expiry_backfill().await?;
+            print(out, &serde_json::json!({ "guns": guns }))?;
         }
     }
     Ok(())

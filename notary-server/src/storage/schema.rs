@@ -90,3 +90,17 @@ diesel::table! {
         detail -> Nullable<Text>,
     }
 }
+
+// Ours, not Go's: the expiry inventory (see `crate::expiry`).
+diesel::table! {
+    expiry_inventory (id) {
+        id -> BigInt,
+        gun -> Text,
+        role -> Text,
+        kind -> Text,
+        key_id -> Text,
+        subject -> Text,
+        expires -> Timestamp,
+        version -> Integer,
+    }
+}

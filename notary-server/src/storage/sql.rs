@@ -1124,7 +1124,21 @@ impl SqlStore {
         let g = gun.to_owned();
         let tlog = self.tlog;
         let result = self
-            .run(move |conn| update_many_blocking(conn, &g, updates, tlog, audit.as_ref()))
+            .run(move |conn| {
+                let written = update_many_blocking(conn, &g, updates, tlog, audit.as_ref())?;
+                // The expiry inventory follows, on the same connection. The update is already
+                // committed; a failure here is logged, and the next update or an
+                // `admin expiry-backfill` repairs the inventory.
+                let roles: Vec<&str> = written.iter().map(|f| f.role.as_str()).collect();
+                let entries: Vec<crate::expiry::ExpiryEntry> = written
+                    .iter()
+                    .flat_map(|f| crate::expiry::entries_of(&f.role, &f.data))
+                    .collect();
+                if let Err(e) = super::expiry_sql::replace(conn, &g, &roles, &entries) {
+                    tracing::warn!(gun = %g, error = %e, "expiry inventory not updated");
+                }
+                Ok(written)
+            })
             .await;
         if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
             match &result {

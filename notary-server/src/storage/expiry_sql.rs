@@ -1,0 +1,270 @@
+//! The expiry inventory's table (`expiry_inventory`, ours; see [`crate::expiry`]).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::expiry_inventory;
+use super::sql::{map_error, run_own_ddl, AnyConnection, SqlStore};
+use super::{get_current, referenced_roles, StoreError, SNAPSHOT_ROLE, TIMESTAMP_ROLE};
+use crate::expiry::{entries_of, ExpiryEntry, Kind};
+
+/// Stored times are clamped to this range: MySQL `DATETIME` starts at year 1000 and Go writes
+/// year 1 for a missing `expires`.
+fn storable(t: DateTime<Utc>) -> NaiveDateTime {
+    let floor = DateTime::UNIX_EPOCH.naive_utc();
+    let ceiling =
+        NaiveDateTime::parse_from_str("9999-12-31 23:59:59", "%Y-%m-%d %H:%M:%S").unwrap_or(floor);
+    t.naive_utc().clamp(floor, ceiling)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = expiry_inventory)]
+struct NewRow<'a> {
+    gun: &'a str,
+    role: &'a str,
+    kind: &'a str,
+    key_id: &'a str,
+    subject: &'a str,
+    expires: NaiveDateTime,
+    version: i32,
+}
+
+/// One inventory row, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InventoryRow {
+    /// GUN.
+    pub gun: String,
+    /// Role.
+    pub role: String,
+    /// `metadata` or `certificate`.
+    pub kind: Kind,
+    /// Certificate key ID ("" for metadata).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub key_id: String,
+    /// Certificate subject CN ("" for metadata).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// When it expires.
+    pub expires: DateTime<Utc>,
+    /// The file's version.
+    pub version: i64,
+}
+
+/// Replaces the rows of each role in `entries` (all of one GUN) in one transaction.
+pub(crate) fn replace(
+    conn: &mut AnyConnection,
+    gun: &str,
+    roles: &[&str],
+    entries: &[ExpiryEntry],
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        for role in roles {
+            diesel::delete(
+                expiry_inventory::table
+                    .filter(expiry_inventory::gun.eq(gun))
+                    .filter(expiry_inventory::role.eq(role)),
+            )
+            .execute(conn)?;
+        }
+        for e in entries {
+            diesel::insert_into(expiry_inventory::table)
+                .values(NewRow {
+                    gun,
+                    role: &e.role,
+                    kind: e.kind.as_str(),
+                    key_id: &e.key_id,
+                    subject: &e.subject,
+                    expires: storable(e.expires),
+                    version: i32::try_from(e.version).unwrap_or(i32::MAX),
+                })
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+type Row = (String, String, String, String, String, NaiveDateTime, i32);
+
+fn row((gun, role, kind, key_id, subject, expires, version): Row) -> InventoryRow {
+    InventoryRow {
+        gun,
+        role,
+        kind: Kind::parse(&kind),
+        key_id,
+        subject,
+        expires: expires.and_utc(),
+        version: i64::from(version),
+    }
+}
+
+/// `LIKE` pattern matching names that start with `prefix` (with `\` as the escape).
+fn starts_with(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl SqlStore {
+    /// The current snapshot and every current file it names, as (role, bytes).
+    async fn current_files_below_timestamp(
+        &self,
+        gun: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut files = Vec::new();
+        if let Some(snapshot) = get_current(self, gun, SNAPSHOT_ROLE).await? {
+            for (role, _) in referenced_roles(&snapshot)? {
+                if let Some(f) = get_current(self, gun, &role).await? {
+                    files.push((role, f.data));
+                }
+            }
+            files.push((SNAPSHOT_ROLE.to_owned(), snapshot.data));
+        }
+        Ok(files)
+    }
+
+    /// Creates `expiry_inventory` if it is missing (its migration's idempotent DDL).
+    pub async fn expiry_ensure_table(&self) -> Result<(), StoreError> {
+        const MYSQL: &str = include_str!(
+            "../../../migrations/server/mysql/2026-12-07-000003_create_expiry_inventory/up.sql"
+        );
+        const SQLITE: &str = include_str!(
+            "../../../migrations/server/sqlite/2026-12-07-000003_create_expiry_inventory/up.sql"
+        );
+        const PG: &str = include_str!(
+            "../../../migrations/server/postgres/2026-12-07-000003_create_expiry_inventory/up.sql"
+        );
+        self.run(|conn| run_own_ddl(conn, [MYSQL, SQLITE, PG], "table expiry_inventory"))
+            .await
+    }
+
+    /// Records the expiries of freshly accepted files (role, bytes) of `gun`.
+    pub async fn expiry_record(
+        &self,
+        gun: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let gun = gun.to_owned();
+        self.run(move |conn| {
+            let roles: Vec<&str> = files.iter().map(|(r, _)| r.as_str()).collect();
+            let entries: Vec<ExpiryEntry> = files
+                .iter()
+                .flat_map(|(role, data)| entries_of(role, data))
+                .collect();
+            replace(conn, &gun, &roles, &entries).map_err(map_error)
+        })
+        .await
+    }
+
+    /// Rows expiring before `before`, soonest first: all of them when `role` and `prefix`
+    /// are `None`, else of that role / GUNs starting with that prefix. At most `limit`.
+    pub async fn expiring(
+        &self,
+        before: DateTime<Utc>,
+        role: Option<String>,
+        prefix: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<InventoryRow>, StoreError> {
+        self.run(move |conn| {
+            let mut q = expiry_inventory::table
+                .select((
+                    expiry_inventory::gun,
+                    expiry_inventory::role,
+                    expiry_inventory::kind,
+                    expiry_inventory::key_id,
+                    expiry_inventory::subject,
+                    expiry_inventory::expires,
+                    expiry_inventory::version,
+                ))
+                .filter(expiry_inventory::expires.lt(storable(before)))
+                .into_boxed();
+            if let Some(role) = role {
+                q = q.filter(expiry_inventory::role.eq(role));
+            }
+            if let Some(prefix) = prefix {
+                q = q.filter(
+                    expiry_inventory::gun
+                        .like(starts_with(&prefix))
+                        .escape('\\'),
+                );
+            }
+            let rows: Vec<Row> = q
+                .order((expiry_inventory::expires.asc(), expiry_inventory::id.asc()))
+                .limit(limit)
+                .load(conn)
+                .map_err(map_error)?;
+            Ok(rows.into_iter().map(row).collect())
+        })
+        .await
+    }
+
+    /// Every inventory row of one GUN, soonest first.
+    pub async fn expiry_of(&self, gun: &str) -> Result<Vec<InventoryRow>, StoreError> {
+        let gun = gun.to_owned();
+        self.run(move |conn| {
+            let rows: Vec<Row> = expiry_inventory::table
+                .select((
+                    expiry_inventory::gun,
+                    expiry_inventory::role,
+                    expiry_inventory::kind,
+                    expiry_inventory::key_id,
+                    expiry_inventory::subject,
+                    expiry_inventory::expires,
+                    expiry_inventory::version,
+                ))
+                .filter(expiry_inventory::gun.eq(&gun))
+                .order((expiry_inventory::expires.asc(), expiry_inventory::id.asc()))
+                .load(conn)
+                .map_err(map_error)?;
+            Ok(rows.into_iter().map(row).collect())
+        })
+        .await
+    }
+
+    /// Rebuilds the inventory of every GUN from its current metadata (timestamp, the
+    /// snapshot it names, every file that snapshot names): for a database written before the
+    /// inventory existed, by Go or by us. Returns how many GUNs were recorded.
+    pub async fn expiry_backfill(&self) -> Result<u64, StoreError> {
+        let mut after = String::new();
+        let mut done = 0;
+        loop {
+            let guns = self.list_guns(&after, 500).await?;
+            let Some(last) = guns.last() else {
+                return Ok(done);
+            };
+            after = last.clone();
+            for gun in &guns {
+                let mut files = Vec::new();
+                let Some(ts) = get_current(self, gun, TIMESTAMP_ROLE).await? else {
+                    continue;
+                };
+                files.push((TIMESTAMP_ROLE.to_owned(), ts.data));
+                // A GUN whose chain does not resolve (a broken or partial upload Go accepted)
+                // still gets what it has; the others are not held up by it.
+                match self.current_files_below_timestamp(gun).await {
+                    Ok(more) => files.extend(more),
+                    Err(e) => tracing::warn!(%gun, error = %e, "expiry backfill: chain incomplete"),
+                }
+                self.expiry_record(gun, files).await?;
+                done += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_with;
+
+    #[test]
+    fn prefix_patterns_escape_wildcards() {
+        assert_eq!(starts_with("docker.io/lib"), "docker.io/lib%");
+        assert_eq!(starts_with("a_b%c\\"), "a\\_b\\%c\\\\%");
+    }
+}
