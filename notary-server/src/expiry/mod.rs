@@ -157,6 +157,15 @@ pub fn entries_of(role: &str, data: &[u8]) -> Vec<ExpiryEntry> {
     out
 }
 
+/// What the inventory keeps of one file: its metadata expiry, and the earliest of its key
+/// certificates (`None` when it lists none). `None` for a file that does not parse.
+pub fn role_rows(role: &str, data: &[u8]) -> Option<(ExpiryEntry, Option<ExpiryEntry>)> {
+    let mut entries = entries_of(role, data).into_iter();
+    let metadata = entries.next()?;
+    let earliest_cert = entries.min_by_key(|e| e.expires);
+    Some((metadata, earliest_cert))
+}
+
 /// Who can repair an entry, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Repair {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::schema::expiry_inventory;
 use super::sql::{map_error, run_own_ddl, AnyConnection, SqlStore};
 use super::{get_current, referenced_roles, StoreError, SNAPSHOT_ROLE, TIMESTAMP_ROLE};
-use crate::expiry::{entries_of, ExpiryEntry, Kind};
+use crate::expiry::{ExpiryEntry, Kind};
 
 /// Stored times are clamped to this range: MySQL `DATETIME` starts at year 1000 and Go writes
 /// year 1 for a missing `expires`.
@@ -18,15 +18,15 @@ fn storable(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc().clamp(floor, ceiling)
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = expiry_inventory)]
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = expiry_inventory, treat_none_as_null = true)]
 struct NewRow<'a> {
     gun: &'a str,
     role: &'a str,
     kind: &'a str,
     key_id: &'a str,
     subject: &'a str,
-    expires: NaiveDateTime,
+    expires: Option<NaiveDateTime>,
     version: i32,
 }
 
@@ -51,40 +51,120 @@ pub struct InventoryRow {
     pub version: i64,
 }
 
-/// Replaces the rows of each role in `entries` (all of one GUN) in one transaction.
-pub(crate) fn replace(
-    conn: &mut AnyConnection,
-    gun: &str,
-    roles: &[&str],
-    entries: &[ExpiryEntry],
-) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        for role in roles {
-            diesel::delete(
-                expiry_inventory::table
-                    .filter(expiry_inventory::gun.eq(gun))
-                    .filter(expiry_inventory::role.eq(role)),
-            )
-            .execute(conn)?;
-        }
-        for e in entries {
-            diesel::insert_into(expiry_inventory::table)
-                .values(NewRow {
-                    gun,
-                    role: &e.role,
-                    kind: e.kind.as_str(),
-                    key_id: &e.key_id,
-                    subject: &e.subject,
-                    expires: storable(e.expires),
-                    version: i32::try_from(e.version).unwrap_or(i32::MAX),
-                })
-                .execute(conn)?;
-        }
-        Ok(())
-    })
+/// The two rows of each written role: (role, metadata entry, earliest certificate entry).
+pub(crate) type RoleRows = (String, ExpiryEntry, Option<ExpiryEntry>);
+
+/// The inventory rows of written files (role, bytes); unparsable files give none.
+pub(crate) fn rows_of<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> Vec<RoleRows> {
+    files
+        .filter_map(|(role, data)| {
+            crate::expiry::role_rows(role, data).map(|(m, c)| (role.to_owned(), m, c))
+        })
+        .collect()
 }
 
-type Row = (String, String, String, String, String, NaiveDateTime, i32);
+fn new_rows<'a>(gun: &'a str, rows: &'a [RoleRows]) -> Vec<NewRow<'a>> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for (role, metadata, cert) in rows {
+        out.push(NewRow {
+            gun,
+            role,
+            kind: Kind::Metadata.as_str(),
+            key_id: "",
+            subject: "",
+            expires: Some(storable(metadata.expires)),
+            version: i32::try_from(metadata.version).unwrap_or(i32::MAX),
+        });
+        out.push(NewRow {
+            gun,
+            role,
+            kind: Kind::Certificate.as_str(),
+            key_id: cert.as_ref().map_or("", |c| c.key_id.as_str()),
+            subject: cert.as_ref().map_or("", |c| c.subject.as_str()),
+            expires: cert.as_ref().map(|c| storable(c.expires)),
+            version: i32::try_from(metadata.version).unwrap_or(i32::MAX),
+        });
+    }
+    out
+}
+
+/// Upserts the rows of each written role (inside the caller's transaction). An upsert on the
+/// unique key (gun, role, kind) locks only that key, so concurrent publishes do not wait on
+/// each other as they did with delete-and-insert (gap locks).
+pub(crate) fn upsert_rows(
+    conn: &mut AnyConnection,
+    gun: &str,
+    rows: &[RoleRows],
+) -> QueryResult<()> {
+    use expiry_inventory::dsl as e;
+    for row in new_rows(gun, rows) {
+        match conn {
+            AnyConnection::Mysql(c) => diesel::insert_into(e::expiry_inventory)
+                .values(&row)
+                .on_conflict(diesel::dsl::DuplicatedKeys)
+                .do_update()
+                .set(&row)
+                .execute(c)?,
+            AnyConnection::Sqlite(c) => diesel::insert_into(e::expiry_inventory)
+                .values(&row)
+                .on_conflict((e::gun, e::role, e::kind))
+                .do_update()
+                .set(&row)
+                .execute(c)?,
+            AnyConnection::Pg(c) => diesel::insert_into(e::expiry_inventory)
+                .values(&row)
+                .on_conflict((e::gun, e::role, e::kind))
+                .do_update()
+                .set(&row)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Appends [`upsert_rows`] to a MySQL text batch (hex literals, as the rest of the batch).
+pub(crate) fn push_mysql_upsert(sql: &mut String, gun: &str, rows: &[RoleRows]) {
+    use std::fmt::Write as _;
+    if rows.is_empty() {
+        return;
+    }
+    sql.push_str(
+        "INSERT INTO expiry_inventory (gun,role,kind,key_id,subject,expires,version) VALUES ",
+    );
+    for (i, r) in new_rows(gun, rows).iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        let expires = r.expires.map_or_else(
+            || "NULL".to_owned(),
+            |t| format!("'{}'", t.format("%Y-%m-%d %H:%M:%S")),
+        );
+        let _ = write!(
+            sql,
+            "(X'{}',X'{}',X'{}',X'{}',X'{}',{expires},{})",
+            hex::encode(r.gun),
+            hex::encode(r.role),
+            hex::encode(r.kind),
+            hex::encode(r.key_id),
+            hex::encode(r.subject),
+            r.version,
+        );
+    }
+    sql.push_str(
+        " ON DUPLICATE KEY UPDATE key_id=VALUES(key_id),subject=VALUES(subject),\
+         expires=VALUES(expires),version=VALUES(version);",
+    );
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<NaiveDateTime>,
+    i32,
+);
 
 fn row((gun, role, kind, key_id, subject, expires, version): Row) -> InventoryRow {
     InventoryRow {
@@ -93,7 +173,8 @@ fn row((gun, role, kind, key_id, subject, expires, version): Row) -> InventoryRo
         kind: Kind::parse(&kind),
         key_id,
         subject,
-        expires: expires.and_utc(),
+        // Queries ask for rows with a time only.
+        expires: expires.map_or(DateTime::UNIX_EPOCH, |t| t.and_utc()),
         version: i64::from(version),
     }
 }
@@ -152,12 +233,9 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         let gun = gun.to_owned();
         self.run(move |conn| {
-            let roles: Vec<&str> = files.iter().map(|(r, _)| r.as_str()).collect();
-            let entries: Vec<ExpiryEntry> = files
-                .iter()
-                .flat_map(|(role, data)| entries_of(role, data))
-                .collect();
-            replace(conn, &gun, &roles, &entries).map_err(map_error)
+            let rows = rows_of(files.iter().map(|(r, d)| (r.as_str(), d.as_slice())));
+            conn.transaction(|conn| upsert_rows(conn, &gun, &rows))
+                .map_err(map_error)
         })
         .await
     }
@@ -219,6 +297,7 @@ impl SqlStore {
                     expiry_inventory::version,
                 ))
                 .filter(expiry_inventory::gun.eq(&gun))
+                .filter(expiry_inventory::expires.is_not_null())
                 .order((expiry_inventory::expires.asc(), expiry_inventory::id.asc()))
                 .load(conn)
                 .map_err(map_error)?;

@@ -100,7 +100,7 @@ diesel::table! {
         kind -> Text,
         key_id -> Text,
         subject -> Text,
-        expires -> Timestamp,
+        expires -> Nullable<Timestamp>,
         version -> Integer,
     }
 }

@@ -829,6 +829,10 @@ fn update_many_blocking(
     let now = now_utc();
     let naive = now.naive_utc();
     let hashes: Vec<String> = updates.iter().map(|u| sha256_hex(&u.data)).collect();
+    // The expiry inventory of the written roles goes into the same transaction (a second
+    // commit per publish halved publish throughput on MariaDB).
+    let expiries =
+        super::expiry_sql::rows_of(updates.iter().map(|u| (u.role.as_str(), u.data.as_slice())));
     let leaves: Vec<Vec<u8>> = if tlog {
         updates
             .iter()
@@ -840,7 +844,8 @@ fn update_many_blocking(
     };
     let batch = match conn {
         AnyConnection::Mysql(mysql) => {
-            mysql_batch(gun, &updates, &hashes, &leaves, naive, audit).map(|sql| (mysql, sql))
+            mysql_batch(gun, &updates, &hashes, &leaves, naive, audit, &expiries)
+                .map(|sql| (mysql, sql))
         }
         AnyConnection::Sqlite(_) | AnyConnection::Pg(_) => None,
     };
@@ -896,6 +901,7 @@ fn update_many_blocking(
             if let Some(audit) = audit {
                 audit_sql::insert_for_files(conn, gun, audit, &updates, &hashes, naive)?;
             }
+            super::expiry_sql::upsert_rows(conn, gun, &expiries)?;
             Ok(())
         });
         match result {
@@ -971,6 +977,7 @@ fn mysql_batch(
     leaves: &[Vec<u8>],
     now: NaiveDateTime,
     audit: Option<&Audit>,
+    expiries: &[super::expiry_sql::RoleRows],
 ) -> Option<String> {
     use std::fmt::Write as _;
     let total: usize = updates.iter().map(|u| u.data.len()).sum();
@@ -1015,6 +1022,7 @@ fn mysql_batch(
     if let Some(audit) = audit {
         audit_sql::push_mysql_inserts(&mut sql, gun, audit, updates, hashes, &at);
     }
+    super::expiry_sql::push_mysql_upsert(&mut sql, gun, expiries);
     sql.push_str("COMMIT");
     Some(sql)
 }
@@ -1124,21 +1132,7 @@ impl SqlStore {
         let g = gun.to_owned();
         let tlog = self.tlog;
         let result = self
-            .run(move |conn| {
-                let written = update_many_blocking(conn, &g, updates, tlog, audit.as_ref())?;
-                // The expiry inventory follows, on the same connection. The update is already
-                // committed; a failure here is logged, and the next update or an
-                // `admin expiry-backfill` repairs the inventory.
-                let roles: Vec<&str> = written.iter().map(|f| f.role.as_str()).collect();
-                let entries: Vec<crate::expiry::ExpiryEntry> = written
-                    .iter()
-                    .flat_map(|f| crate::expiry::entries_of(&f.role, &f.data))
-                    .collect();
-                if let Err(e) = super::expiry_sql::replace(conn, &g, &roles, &entries) {
-                    tracing::warn!(gun = %g, error = %e, "expiry inventory not updated");
-                }
-                Ok(written)
-            })
+            .run(move |conn| update_many_blocking(conn, &g, updates, tlog, audit.as_ref()))
             .await;
         if let (Some(cache), Some(ticket)) = (self.cache.as_deref(), ticket) {
             match &result {

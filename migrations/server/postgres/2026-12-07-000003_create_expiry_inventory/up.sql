@@ -6,8 +6,8 @@ CREATE TABLE IF NOT EXISTS expiry_inventory (
     kind       varchar(16) NOT NULL,
     key_id     varchar(255) NOT NULL DEFAULT '',
     subject    varchar(255) NOT NULL DEFAULT '',
-    expires    timestamp NOT NULL,
+    expires    timestamp NULL,
     version    integer NOT NULL
 );
-CREATE INDEX IF NOT EXISTS expiry_inventory_gun ON expiry_inventory (gun, role);
+CREATE UNIQUE INDEX IF NOT EXISTS expiry_inventory_role ON expiry_inventory (gun, role, kind);
 CREATE INDEX IF NOT EXISTS expiry_inventory_expires ON expiry_inventory (expires);
