@@ -72,6 +72,9 @@ pub fn bind(
             .default_service(web::to(dispatch))
     })
     .on_connect(on_connect)
+    // Answers run to hundreds of KiB: without NODELAY their last segment waited for the
+    // client's delayed ACK (a 40 ms p99 in the 100k-GUN `expiring` measurement).
+    .tcp_nodelay(true)
     .workers(1)
     .disable_signals()
     .bind_rustls_0_23(&addr, tls)

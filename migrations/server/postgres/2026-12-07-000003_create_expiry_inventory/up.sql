@@ -11,3 +11,4 @@ CREATE TABLE IF NOT EXISTS expiry_inventory (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS expiry_inventory_role ON expiry_inventory (gun, role, kind);
 CREATE INDEX IF NOT EXISTS expiry_inventory_expires ON expiry_inventory (expires);
+CREATE INDEX IF NOT EXISTS expiry_inventory_role_expires ON expiry_inventory (role, expires);
