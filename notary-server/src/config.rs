@@ -289,12 +289,9 @@ fn retention(
         keep_versions,
         keep_days,
     };
-    policy.check().map_err(|e| {
-        bad(
-            "retention.keep_versions",
-            e.replace("--keep-", "retention.keep_").replace('-', "_"),
-        )
-    })?;
+    policy
+        .check_named("retention.keep_versions", "retention.keep_days")
+        .map_err(|e| bad("retention.keep_versions", e))?;
     Ok(Some(RetentionConfig {
         policy,
         interval: std::time::Duration::from_secs(u64::from(hours) * 3600),

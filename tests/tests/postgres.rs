@@ -70,20 +70,24 @@ fn our_pair_on_postgres_over_tls_passes_the_suite_including_quirks() {
     );
 }
 
+/// A mixed pair on PostgreSQL passes the main suite (the Go half fails only the quirks).
+fn mixed_pair_passes(server_bin: PathBuf, signer_bin: PathBuf, ports: (u16, u16), prefix: &str) {
+    let s = pg_stack(server_bin, signer_bin, ports, prefix, &[]);
+    let run = run_client_suite(&s.url, &s.ca, &[]);
+    run.assert_counts((CLI_SUITE_CHECKS, 0), &s.logs());
+}
+
 #[test]
 fn our_server_on_the_go_signer_on_postgres_passes_the_suite() {
     if require(&[&our_bin("notary-server")]) {
         return;
     }
-    let s = pg_stack(
+    mixed_pair_passes(
         our_bin("notary-server"),
         go_bin("notary-signer"),
         (24522, 28022),
         "e2e_pg_rs_gosig",
-        &[],
     );
-    let run = run_client_suite(&s.url, &s.ca, &[]);
-    run.assert_counts((CLI_SUITE_CHECKS, 0), &s.logs());
 }
 
 #[test]
@@ -91,15 +95,12 @@ fn go_server_on_our_signer_on_postgres_passes_the_suite() {
     if require(&[&our_bin("notary-signer")]) {
         return;
     }
-    let s = pg_stack(
+    mixed_pair_passes(
         go_bin("notary-server"),
         our_bin("notary-signer"),
         (24523, 28023),
         "e2e_pg_gosrv_rssig",
-        &[],
     );
-    let run = run_client_suite(&s.url, &s.ca, &[]);
-    run.assert_counts((CLI_SUITE_CHECKS, 0), &s.logs());
 }
 
 /// Runs SQL as the cluster's superuser (`pg-psql.sh`); returns the unaligned output.

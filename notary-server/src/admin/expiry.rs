@@ -5,30 +5,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::Admin;
-use crate::expiry::{repair, Kind};
+use crate::expiry::repair;
 use crate::storage::{get_current, referenced_roles, InventoryRow, MetaStore, StoreError};
 
-/// One entry of `expiring`, soonest first.
+/// One entry of `expiring`, soonest first: the inventory row, plus how near and who fixes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expiring {
-    /// GUN.
-    pub gun: String,
-    /// Role.
-    pub role: String,
-    /// `metadata` or `certificate`.
-    pub kind: Kind,
-    /// Certificate key ID.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub key_id: String,
-    /// Certificate subject.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub subject: String,
-    /// When (RFC 3339).
-    pub expires: DateTime<Utc>,
+    /// The inventory row (gun, role, kind, key, expiry, version).
+    #[serde(flatten)]
+    pub row: InventoryRow,
     /// Whole days from now, negative once expired.
     pub days_left: i64,
-    /// The file's version.
-    pub version: i64,
     /// `server` or `owner`.
     pub who_can_fix: &'static str,
     /// The repair command, for the owner.
@@ -51,13 +38,7 @@ impl Admin {
         let fix = repair(&row.gun, &row.role, row.kind, server_snapshot);
         Expiring {
             days_left: (row.expires - now).num_days(),
-            gun: row.gun,
-            role: row.role,
-            kind: row.kind,
-            key_id: row.key_id,
-            subject: row.subject,
-            expires: row.expires,
-            version: row.version,
+            row,
             who_can_fix: fix.who_can_fix,
             command: fix.command,
         }

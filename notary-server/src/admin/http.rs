@@ -213,8 +213,8 @@ async fn route(req: &HttpRequest, admin: &Admin, actor: &Actor) -> Result<HttpRe
                 keep_days: count(&p, "keep_days")?,
             };
             policy
-                .check()
-                .map_err(|e| invalid(e.replace("--keep-", "keep_").replace('-', "_")))?;
+                .check_named("keep_versions", "keep_days")
+                .map_err(invalid)?;
             let gun = p.get("gun").filter(|v| !v.is_empty());
             let report = admin
                 .prune(

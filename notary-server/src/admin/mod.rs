@@ -233,10 +233,6 @@ pub async fn run_command(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let actor = Actor::operator();
-    let print = |out: &mut dyn std::io::Write, v: &dyn erased::Json| -> anyhow::Result<()> {
-        writeln!(out, "{}", v.to_json())?;
-        Ok(())
-    };
     match command {
         Command::AuditExport(mut query) => {
             query.limit = crate::audit::MAX_PAGE;
@@ -289,16 +285,10 @@ pub async fn run_command(
     Ok(())
 }
 
-/// Pretty JSON of any report, behind one object-safe trait.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string_pretty(self).unwrap_or_default()
-        }
-    }
+/// Writes `value` as pretty JSON and a newline.
+fn print(out: &mut dyn std::io::Write, value: &impl Serialize) -> anyhow::Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
 }
 
 #[cfg(test)]

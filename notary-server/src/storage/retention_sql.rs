@@ -34,11 +34,18 @@ pub struct PrunePolicy {
 }
 
 impl PrunePolicy {
-    /// Refuses a policy that keeps nothing by itself or keeps zero versions.
+    /// Refuses a policy that keeps nothing by itself or keeps zero versions; the message
+    /// names the command-line options.
     pub fn check(&self) -> Result<(), String> {
+        self.check_named("--keep-versions", "--keep-days")
+    }
+
+    /// [`PrunePolicy::check`] naming the two settings as the caller's front end spells them
+    /// (config keys, query parameters).
+    pub fn check_named(&self, versions: &str, days: &str) -> Result<(), String> {
         match (self.keep_versions, self.keep_days) {
-            (None, None) => Err("give --keep-versions N, --keep-days D, or both".into()),
-            (Some(0), _) => Err("--keep-versions must be at least 1".into()),
+            (None, None) => Err(format!("give {versions} N, {days} D, or both")),
+            (Some(0), _) => Err(format!("{versions} must be at least 1")),
             _ => Ok(()),
         }
     }
