@@ -5,12 +5,15 @@
 # Usage: scripts/run.sh
 # Env:   NOTARY_DATA_DIR [./notary-data]   configs, databases, certs, passphrase, logs
 #        NOTARY_PORT [4443]  SIGNER_PORT [7899]  NOTARY_HOSTNAME [localhost]
+#        ADMIN_PORT [4444]   the admin API and operator console (client certificate required:
+#                            certs/notary-server-client.crt of the dev PKI)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 DATA="${NOTARY_DATA_DIR:-$ROOT/notary-data}"
 PORT="${NOTARY_PORT:-4443}"
 SIGNER_PORT="${SIGNER_PORT:-7899}"
+ADMIN_PORT="${ADMIN_PORT:-4444}"
 HOST="${NOTARY_HOSTNAME:-localhost}"
 
 # The MySQL and PostgreSQL backends are compiled in (operators switch a config from SQLite to
@@ -62,7 +65,8 @@ cat >"$DATA/server-config.json" <<JSON
     "tls_client_key": "certs/notary-server-client.key"
   },
   "logging": { "level": "info" },
-  "storage": { "backend": "sqlite3", "db_url": "server.db" }
+  "storage": { "backend": "sqlite3", "db_url": "server.db" },
+  "admin": { "http_addr": "127.0.0.1:${ADMIN_PORT}", "client_ca_file": "certs/root-ca.crt" }
 }
 JSON
 

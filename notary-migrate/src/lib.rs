@@ -11,7 +11,9 @@
 //!   subjects and role expiry, as JSON and CSV ([`inventory`]);
 //! - `verify`: whether trust data vouches for image references, and through which role;
 //! - `rotate-keys`: the owner's replacement of the server-held keys a mirrored GUN still
-//!   names, signed with their root key ([`rotate`]).
+//!   names, signed with their root key ([`rotate`]);
+//! - `rescue`: the owner's repair of an expired (or expiring) root certificate, root or
+//!   targets, which the stock clients cannot publish ([`rescue`]).
 //!
 //! Exit status: 0 when everything succeeded; 1 when the run could not start or nothing was
 //! done (unreachable source, bad TLS, unusable database, bad arguments); 2 when the run
@@ -30,6 +32,7 @@ pub mod inventory;
 pub mod mirror;
 pub mod progress;
 pub mod remote;
+pub mod rescue;
 pub mod rotate;
 
 use std::path::{Path, PathBuf};
@@ -207,6 +210,25 @@ pub enum Command {
         /// Roles to rotate.
         #[arg(long, value_delimiter = ',', default_value = "timestamp,snapshot")]
         roles: Vec<String>,
+        /// The GUN.
+        gun: String,
+    },
+    /// Re-sign an expired (or soon expiring) root certificate, root or targets with the
+    /// owner's keys, which the stock clients cannot publish (passphrases from
+    /// NOTARY_{ROOT,TARGETS,SNAPSHOT}_PASSPHRASE or Docker's DOCKER_CONTENT_TRUST_*).
+    Rescue {
+        /// The server holding the GUN.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Trust directory holding the owner's keys (notary -d, or ~/.docker/trust).
+        #[arg(long, short = 'd')]
+        trust_dir: PathBuf,
+        /// Also re-sign what expires within this many days.
+        #[arg(long, default_value_t = 30)]
+        within_days: u32,
+        /// Report what would be re-signed; upload nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// The GUN.
         gun: String,
     },
@@ -468,6 +490,38 @@ pub async fn execute(command: Command) -> anyhow::Result<bool> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            Ok(true)
+        }
+        Command::Rescue {
+            server,
+            trust_dir,
+            within_days,
+            dry_run,
+            gun,
+        } => {
+            let remote = server.connect().map_err(anyhow::Error::msg)?;
+            let done = rescue::rescue(
+                &remote,
+                &gun,
+                &trust_dir,
+                &rescue::Passphrases::from_env(),
+                chrono::Duration::days(i64::from(within_days)),
+                dry_run,
+                now(),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            if !done.changed() {
+                eprintln!("{gun}: nothing expires within {within_days} days; nothing to do");
+            } else if dry_run {
+                eprintln!("{gun}: dry run, nothing uploaded");
+            } else {
+                eprintln!(
+                    "{gun}: repaired; expired delegations: `notary witness {gun} <role>` then \
+                     `notary publish {gun}`"
+                );
+            }
             Ok(true)
         }
     }

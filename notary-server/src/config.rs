@@ -88,6 +88,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "retention.keep_versions",
     "retention.keep_days",
     "retention.interval_hours",
+    "expiry.resign_interval_seconds",
+    "expiry.timestamp_margin_hours",
+    "expiry.snapshot_margin_days",
+    "expiry.resign_batch",
+    "expiry.metrics_interval_seconds",
 ];
 
 /// Default `caching.max_age.current_metadata` (seconds).
@@ -176,6 +181,65 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Scheduled pruning (`retention.*`), when `retention.interval_hours` is set.
     pub retention: Option<RetentionConfig>,
+    /// Expiry watch (`expiry.*`): background re-signing and the expiry metrics.
+    pub expiry: ExpiryConfig,
+}
+
+/// `expiry.*`. Both tasks run with SQL storage only; an interval of 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryConfig {
+    /// How server-held roles are re-signed ahead of expiry; `None` when
+    /// `expiry.resign_interval_seconds` is 0.
+    pub resign: Option<crate::expiry::resign::ResignSettings>,
+    /// Refresh of the expiry gauges; `None` when `expiry.metrics_interval_seconds` is 0.
+    pub metrics_interval: Option<std::time::Duration>,
+}
+
+/// A timestamp lives 14 days: a margin of that or more would re-sign it on every pass.
+const MAX_TIMESTAMP_MARGIN_HOURS: i64 = 14 * 24 - 1;
+/// A server-managed snapshot lives three years.
+const MAX_SNAPSHOT_MARGIN_DAYS: i64 = 3 * 365 - 1;
+
+fn expiry(file: &ConfigFile) -> Result<ExpiryConfig, ConfigError> {
+    use crate::expiry::resign::ResignSettings;
+    let ranged = |key: &str, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
+        match file.get_i64(key)? {
+            None => Ok(default),
+            Some(n) if (lo..=hi).contains(&n) => Ok(n),
+            Some(n) => Err(bad(key, format!("must be between {lo} and {hi}, got {n}"))),
+        }
+    };
+    let defaults = ResignSettings::default();
+    let interval = ranged(
+        "expiry.resign_interval_seconds",
+        i64::try_from(defaults.interval.as_secs()).unwrap_or(3600),
+        0,
+        7 * 24 * 3600,
+    )?;
+    let timestamp_margin = ranged(
+        "expiry.timestamp_margin_hours",
+        defaults.timestamp_margin.num_hours(),
+        1,
+        MAX_TIMESTAMP_MARGIN_HOURS,
+    )?;
+    let snapshot_margin = ranged(
+        "expiry.snapshot_margin_days",
+        defaults.snapshot_margin.num_days(),
+        1,
+        MAX_SNAPSHOT_MARGIN_DAYS,
+    )?;
+    let batch = ranged("expiry.resign_batch", defaults.batch, 1, 100_000)?;
+    let metrics = ranged("expiry.metrics_interval_seconds", 60, 0, 24 * 3600)?;
+    let seconds = |n: i64| std::time::Duration::from_secs(u64::try_from(n).unwrap_or(0));
+    Ok(ExpiryConfig {
+        resign: (interval > 0).then(|| ResignSettings {
+            interval: seconds(interval),
+            timestamp_margin: chrono::Duration::hours(timestamp_margin),
+            snapshot_margin: chrono::Duration::days(snapshot_margin),
+            batch,
+        }),
+        metrics_interval: (metrics > 0).then(|| seconds(metrics)),
+    })
 }
 
 /// `admin.*`: the admin API and console listener. Always HTTPS with client certificates.
@@ -489,6 +553,7 @@ impl Config {
         let trusted_proxies = trusted_proxies(file)?;
         let admin = admin(file, &storage)?;
         let retention = retention(file, &storage)?;
+        let expiry = expiry(file)?;
         Ok(Config {
             http_addr,
             tls,
@@ -508,6 +573,7 @@ impl Config {
             trusted_proxies,
             admin,
             retention,
+            expiry,
         })
     }
 
@@ -1190,6 +1256,29 @@ mod admin_config_tests {
         v["storage"] = json!({"backend": "memory"});
         assert!(load(v).unwrap_err().0.contains("admin.http_addr"));
         assert!(load(base()).unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn expiry_settings_default_and_bounds() {
+        let c = load(base()).unwrap();
+        let r = c.expiry.resign.unwrap();
+        assert_eq!(r.interval, std::time::Duration::from_secs(3600));
+        assert_eq!(r.timestamp_margin, chrono::Duration::hours(168));
+        assert_eq!(
+            c.expiry.metrics_interval,
+            Some(std::time::Duration::from_secs(60))
+        );
+        let mut v = base();
+        v["expiry"] = json!({"resign_interval_seconds": 0, "metrics_interval_seconds": 0});
+        let c = load(v).unwrap();
+        assert_eq!((c.expiry.resign, c.expiry.metrics_interval), (None, None));
+        let mut v = base();
+        v["expiry"] = json!({"timestamp_margin_hours": 336});
+        let e = load(v).unwrap_err().to_string();
+        assert!(
+            e.contains("expiry.timestamp_margin_hours") && e.contains("between 1 and 335"),
+            "{e}"
+        );
     }
 
     #[test]

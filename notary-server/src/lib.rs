@@ -150,6 +150,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // Every change is audited; a Go database started without -migrate gets the table.
         sql.audit_ensure_table().await?;
         sql.expiry_ensure_table().await?;
+        sql.lease_ensure_table().await?;
     }
     if let Some(sql) = sql {
         metrics.set_pool_source(Arc::new(move || pool_use(&sql)));
@@ -240,6 +241,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     state.tlog = log.clone().filter(|_| authorizer.is_none() || log_public);
     state.authorizer = authorizer;
     state.trusted_proxies = config.trusted_proxies.clone();
+    let mut expiry_tasks = Vec::new();
+    if let Some(sql) = &admin_sql {
+        if let Some(settings) = config.expiry.resign {
+            let resigner = expiry::resign::Resigner::new(
+                sql.clone(),
+                state.crypto.clone(),
+                config.trust.key_type(),
+                settings,
+            )
+            .with_metrics(metrics.clone());
+            tracing::info!(
+                interval_seconds = settings.interval.as_secs(),
+                holder = %resigner.holder(),
+                "re-signing server-held roles ahead of expiry"
+            );
+            expiry_tasks.push(resigner.spawn());
+        }
+        if let Some(every) = config.expiry.metrics_interval {
+            expiry_tasks.push(expiry::watch::spawn(sql.clone(), metrics.clone(), every));
+        }
+    }
     let admin = admin_sql.map(|sql| admin::Admin::new(sql, state.crypto.clone()));
     let retention_task = match (&config.retention, &admin) {
         (Some(r), Some(admin)) => {
@@ -303,6 +325,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         task.abort();
     }
     checks.abort();
+    for task in expiry_tasks {
+        task.abort();
+    }
     if let Some(task) = log_task {
         task.abort();
     }

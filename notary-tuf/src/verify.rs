@@ -374,22 +374,25 @@ pub fn validate_root(
     gun: &str,
     now: DateTime<Utc>,
 ) -> Result<Root, TufError> {
-    validate_root_at(prev_root, file, gun, now).map(|(root, _)| root)
+    validate_root_at(prev_root, file, gun, now, true).map(|(root, _)| root)
 }
 
 /// [`validate_root`], plus the [`stable_window`] of the root's certificates around `now`.
+/// Without `check_cert_expiry` the certificates' validity periods are ignored (and there is
+/// no window).
 fn validate_root_at(
     prev_root: Option<&Root>,
     file: &SignedFile,
     gun: &str,
     now: DateTime<Utc>,
+    check_cert_expiry: bool,
 ) -> Result<(Root, Option<Window>), TufError> {
     let root = file.root()?;
     root.validate_structure()?;
     let root_role = root.build_base_role(roles::ROOT)?;
 
     let all = parse_all_certs(&root);
-    let from_root = valid_leaf_bundles(&all, gun, true, now);
+    let from_root = valid_leaf_bundles(&all, gun, check_cert_expiry, now);
     if from_root.is_empty() {
         return Err(TufError::RootValidationFail(
             "unable to retrieve valid leaf certificates".into(),
@@ -400,7 +403,7 @@ fn validate_root_at(
         .into_iter()
         .map(|(id, mut b)| {
             b.intermediates
-                .retain(|c| certs::validate_certificate(c, true, now).is_ok());
+                .retain(|c| certs::validate_certificate(c, check_cert_expiry, now).is_ok());
             (id, b)
         })
         .collect();
@@ -435,7 +438,9 @@ fn validate_root_at(
     verify_signatures(file, &role).map_err(|_| {
         TufError::RootValidationFail("failed to validate integrity of roots".into())
     })?;
-    let window = stable_window(&all, now);
+    let window = check_cert_expiry
+        .then(|| stable_window(&all, now))
+        .flatten();
     Ok((root, window))
 }
 
@@ -664,6 +669,28 @@ impl RepoBuilder {
         self.load_input(role, Input::Bytes(content), min_version, allow_expired)
     }
 
+    /// Loads a root this server accepted earlier (the first root of the builder), checking
+    /// its structure and signatures but neither its expiry nor its certificates' validity
+    /// periods. A GUN whose root or root certificate has expired must still take its owner's
+    /// repair (a new root, signed under this one: Go ignores the previous root's certificate
+    /// expiry there too) and have its timestamp re-signed; Go's server checks the stored
+    /// root's certificates against the clock and so refuses every update of such a GUN.
+    pub fn load_stored_root(&mut self, content: &[u8], min_version: i64) -> Result<(), TufError> {
+        if self.is_loaded(roles::ROOT) {
+            return Err(TufError::BuilderInput(format!(
+                "{} has already been loaded",
+                roles::ROOT
+            )));
+        }
+        let file = self.bytes_to_signed(roles::ROOT, Input::Bytes(content))?;
+        let (root, _) =
+            validate_root_at(self.prev_root.as_ref(), &file, &self.gun, self.now, false)?;
+        self.finish_checks(&root.common, roles::ROOT, min_version, true)?;
+        self.root = Some(Loaded { typed: root, file });
+        self.root_window = None;
+        Ok(())
+    }
+
     /// [`RepoBuilder::load`] for a file the caller has already decoded with
     /// [`SignedFile::parse`] from its `raw` bytes, which saves decoding it again.
     pub fn load_parsed(
@@ -815,7 +842,8 @@ impl RepoBuilder {
         allow_expired: bool,
     ) -> Result<(), TufError> {
         let file = self.bytes_to_signed(roles::ROOT, content)?;
-        let (root, window) = validate_root_at(self.prev_root.as_ref(), &file, &self.gun, self.now)?;
+        let (root, window) =
+            validate_root_at(self.prev_root.as_ref(), &file, &self.gun, self.now, true)?;
         self.finish_checks(&root.common, roles::ROOT, min_version, allow_expired)?;
         self.root = Some(Loaded { typed: root, file });
         self.root_window = window;

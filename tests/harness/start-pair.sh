@@ -45,6 +45,8 @@
 #   ADMIN_PORT []        set: the server (ours) opens its admin listener on 127.0.0.1:ADMIN_PORT,
 #                        client certificates from certs/root-ca.crt required (use
 #                        certs/notary-server-client.crt); Go's server ignores the section
+#   SERVER_EXTRA_JSON [] raw members appended to server-config.json's top-level object, e.g.
+#                        '"expiry": {"resign_interval_seconds": 2}' (ours; Go ignores them)
 #   SIGNER_PKCS11 [0]    1 = the signer keeps its keys in a fresh SoftHSM2 token made in
 #                        WORKDIR/softhsm (label notary, PIN 1234; ours only: Go's signer has
 #                        no PKCS#11 store)
@@ -74,7 +76,7 @@ esac
 : "${DB_HOST:=127.0.0.1}" "${RESET_DB:=0}"
 : "${SIGNER_ALIAS:=passwordalias1}" "${SIGNER_PASSPHRASE:=notary-signer-test-passphrase}"
 : "${KEY_ALGORITHM:=ecdsa}" "${LOG_LEVEL:=info}" "${LOG_FORMAT:=logfmt}" "${START_WAIT:=60}"
-: "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}" "${ADMIN_PORT:=}"
+: "${SIGNER_PKCS11:=0}" "${TRANSPARENCY_LOG:=0}" "${ADMIN_PORT:=}" "${SERVER_EXTRA_JSON:=}"
 : "${AUTH_TOKEN_REALM:=}" "${AUTH_TOKEN_SERVICE:=}" "${AUTH_TOKEN_ISSUER:=}" "${AUTH_TOKEN_ROOTCERT:=}"
 
 say() { echo "start-pair: $*"; }
@@ -392,7 +394,8 @@ cat >"$work/server-config.json" <<JSON
   "storage": {
     "backend": "$DB_BACKEND",
     "db_url": "$(dsn "$SERVER_DB_USER" "$SERVER_DB_PASS" "$SERVER_DB")"
-  }$auth_json$log_json$admin_json
+  }$auth_json$log_json$admin_json${SERVER_EXTRA_JSON:+,
+  $SERVER_EXTRA_JSON}
 }
 JSON
 umask 022

@@ -35,9 +35,17 @@ impl Admin {
     }
 
     fn entry(row: InventoryRow, now: DateTime<Utc>, server_snapshot: bool) -> Expiring {
-        let fix = repair(&row.gun, &row.role, row.kind, server_snapshot);
+        let days_left = (row.expires - now).num_days();
+        let fix = repair(
+            &row.gun,
+            &row.role,
+            row.kind,
+            server_snapshot,
+            days_left,
+            row.expires <= now,
+        );
         Expiring {
-            days_left: (row.expires - now).num_days(),
+            days_left,
             row,
             who_can_fix: fix.who_can_fix,
             command: fix.command,

@@ -32,10 +32,49 @@ pub async fn current_timestamp_or_snapshot(
             "{role} is neither timestamp nor snapshot"
         )));
     }
+    let due = Due {
+        timestamp: ctx.now,
+        snapshot: ctx.now,
+    };
+    Ok(with_retries(ctx, gun, role, due).await?.0)
+}
+
+/// Thresholds: a timestamp or snapshot expiring at or before its threshold is re-signed.
+/// Reads use "now"; re-signing ahead of expiry uses a later time.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    timestamp: chrono::DateTime<chrono::Utc>,
+    snapshot: chrono::DateTime<chrono::Utc>,
+}
+
+/// Re-signs `gun`'s timestamp if it expires before `timestamp_before`, and its snapshot if
+/// that expires before `snapshot_before` and the server holds the snapshot key (a snapshot
+/// the owner signs is left to the owner until it has actually expired, when reads fail
+/// anyway). Returns whether anything was written. The background task of
+/// [`crate::expiry::resign`] calls this so that server-held roles never come close to expiry.
+pub async fn resign_ahead(
+    ctx: &Ctx<'_>,
+    gun: &str,
+    timestamp_before: chrono::DateTime<chrono::Utc>,
+    snapshot_before: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DomainError> {
+    let due = Due {
+        timestamp: timestamp_before.max(ctx.now),
+        snapshot: snapshot_before.max(ctx.now),
+    };
+    Ok(with_retries(ctx, gun, roles::TIMESTAMP, due).await?.1)
+}
+
+async fn with_retries(
+    ctx: &Ctx<'_>,
+    gun: &str,
+    role: &str,
+    due: Due,
+) -> Result<(Option<StoredFile>, bool), DomainError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match regenerate_once(ctx, gun, role).await {
+        match regenerate_once(ctx, gun, role, due).await {
             Err(DomainError::Store(StoreError::OldVersion)) if attempt < MAX_ATTEMPTS => continue,
             other => return other,
         }
@@ -46,25 +85,27 @@ async fn regenerate_once(
     ctx: &Ctx<'_>,
     gun: &str,
     role: &str,
-) -> Result<Option<StoredFile>, DomainError> {
+    due: Due,
+) -> Result<(Option<StoredFile>, bool), DomainError> {
     let Some(timestamp) = ctx.store.get_latest(gun, roles::TIMESTAMP).await? else {
-        return Ok(None);
+        return Ok((None, false));
+    };
+    let pick = |ts: StoredFile, snap: StoredFile| {
+        if role == roles::TIMESTAMP {
+            ts
+        } else {
+            snap
+        }
     };
     // Fast path: this exact timestamp was checked before and nothing expires until then.
     let cache = ctx.store.cache();
     if let Some((snapshot_sha, until)) = cache.and_then(|c| c.memo_fresh(&timestamp.sha256)) {
-        if ctx.now < until {
+        if due.timestamp.max(due.snapshot) < until {
             let snapshot = ctx
                 .store
                 .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
                 .await?;
-            return Ok(snapshot.map(|s| {
-                if role == roles::TIMESTAMP {
-                    timestamp
-                } else {
-                    s
-                }
-            }));
+            return Ok((snapshot.map(|s| pick(timestamp, s)), false));
         }
     }
     let ts = parse_stored(&timestamp)
@@ -84,29 +125,26 @@ async fn regenerate_once(
         .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
         .await?
     else {
-        return Ok(None);
+        return Ok((None, false));
     };
     let snap = parse_stored(&snapshot)
         .and_then(|f| f.snapshot().map_err(|e| Corrupt(e.to_string())))
         .map_err(corrupt)?;
 
     let snapshot_expired = snap.common.is_expired(ctx.now);
+    let snapshot_due = snapshot_expired || snap.common.is_expired(due.snapshot);
     // A timestamp whose hashes do not match its snapshot is as good as expired (Go).
-    let timestamp_stale = ts.common.is_expired(ctx.now)
+    let timestamp_stale = ts.common.is_expired(due.timestamp)
         || ts
             .snapshot_meta()
             .is_none_or(|m| check_hashes(&snapshot.data, roles::SNAPSHOT, &m.hashes).is_err());
-    if !snapshot_expired && !timestamp_stale {
+    if !snapshot_due && !timestamp_stale {
         // The memo is keyed by content hash: only trust a key that matches the content.
         if let Some(cache) = cache.filter(|_| timestamp.sha256 == sha256_hex(&timestamp.data)) {
             let until = ts.common.expires.min(snap.common.expires);
             cache.put_memo_fresh(&timestamp.sha256, &snapshot_sha, until);
         }
-        return Ok(Some(if role == roles::TIMESTAMP {
-            timestamp
-        } else {
-            snapshot
-        }));
+        return Ok((Some(pick(timestamp, snapshot)), false));
     }
 
     // Sign with the keys named by the current root: the one the snapshot certifies.
@@ -118,9 +156,12 @@ async fn regenerate_once(
         .get_checksum(gun, roles::ROOT, &root_sha)
         .await?
         .ok_or_else(|| DomainError::Other(format!("current root of {gun} is not stored")))?;
+    // The root was validated when it was accepted. Its expiry (or its certificates') is the
+    // owner's to repair; the server keeps signing timestamps meanwhile, where Go answers 500
+    // (notary #598) and readers lose even the stored bytes.
     let mut builder = RepoBuilder::new(gun, ctx.now);
     builder
-        .load(roles::ROOT, &root_file.data, 1, false)
+        .load_stored_root(&root_file.data, 1)
         .map_err(|e| DomainError::Other(format!("current root of {gun} is not usable: {e}")))?;
     let root = builder
         .root()
@@ -128,8 +169,8 @@ async fn regenerate_once(
         .ok_or_else(|| DomainError::Other("root not loaded".into()))?;
 
     let mut writes = Vec::new();
-    let snapshot_bytes = if snapshot_expired {
-        let (bytes, version) = generate::make_snapshot(
+    let made = if snapshot_due {
+        match generate::make_snapshot(
             ctx,
             gun,
             &root,
@@ -137,15 +178,28 @@ async fn regenerate_once(
             &builder.snapshot_meta_updates(),
         )
         .await
-        .map_err(sign_error)?;
-        writes.push(MetaUpdate {
-            role: roles::SNAPSHOT.to_string(),
-            version,
-            data: bytes.clone(),
-        });
-        bytes
+        {
+            Ok(made) => Some(made),
+            // Not yet expired and signed by its owner: not the server's to re-sign.
+            Err(SignFailure::NotHeld(_)) if !snapshot_expired => None,
+            Err(e) => return Err(sign_error(e)),
+        }
     } else {
-        snapshot.data.clone()
+        None
+    };
+    if made.is_none() && !timestamp_stale {
+        return Ok((Some(pick(timestamp, snapshot)), false));
+    }
+    let snapshot_bytes = match made {
+        Some((bytes, version)) => {
+            writes.push(MetaUpdate {
+                role: roles::SNAPSHOT.to_string(),
+                version,
+                data: bytes.clone(),
+            });
+            bytes
+        }
+        None => snapshot.data.clone(),
     };
     let (ts_bytes, ts_version) =
         generate::make_timestamp(ctx, gun, &root, Some(&ts), &snapshot_bytes)
@@ -166,7 +220,7 @@ async fn regenerate_once(
         (roles::SNAPSHOT, sha256_hex(&snapshot_bytes))
     };
     // Read back what was written, so the caller gets the stored row (and its times).
-    Ok(ctx.store.get_checksum(gun, wanted_role, &sha).await?)
+    Ok((ctx.store.get_checksum(gun, wanted_role, &sha).await?, true))
 }
 
 fn corrupt(e: Corrupt) -> DomainError {

@@ -7,7 +7,12 @@
 //! the current metadata of a database written before (by Go or by us).
 //!
 //! This module holds what is independent of storage: reading expiries out of a file, and
-//! who can repair each entry.
+//! who can repair each entry. Its submodules keep the server's own roles away from expiry:
+//! [`resign`] re-signs timestamps and server-managed snapshots ahead of time, one replica
+//! at a time, and [`watch`] keeps the expiry metrics current.
+
+pub mod resign;
+pub mod watch;
 
 use std::collections::BTreeMap;
 
@@ -176,8 +181,26 @@ pub struct Repair {
     pub command: Option<String>,
 }
 
-/// Who can repair `role` of `gun` (`server_snapshot`: the server holds the snapshot key).
-pub fn repair(gun: &str, role: &str, kind: Kind, server_snapshot: bool) -> Repair {
+/// The owner's repair of an expired (or soon expiring) root, targets or owner-signed
+/// snapshot: the stock clients cannot publish over those once expired (see
+/// `notary-migrate rescue`, docs/expiry.md).
+fn rescue_command(gun: &str, days_left: i64) -> String {
+    format!(
+        "notary-migrate rescue -s https://<this-server> -d ~/.notary --within-days {} {gun}",
+        days_left.max(0) + 1
+    )
+}
+
+/// Who can repair `role` of `gun` (`server_snapshot`: the server holds the snapshot key), and
+/// the command, given the entry's whole `days_left` and whether it has `expired`.
+pub fn repair(
+    gun: &str,
+    role: &str,
+    kind: Kind,
+    server_snapshot: bool,
+    days_left: i64,
+    expired: bool,
+) -> Repair {
     let server = Repair {
         who_can_fix: "server",
         command: None,
@@ -186,22 +209,30 @@ pub fn repair(gun: &str, role: &str, kind: Kind, server_snapshot: bool) -> Repai
         who_can_fix: "owner",
         command: Some(command),
     };
+    let rescue = rescue_command(gun, days_left);
     match (role, kind) {
         ("timestamp", _) => server,
         ("snapshot", _) if server_snapshot => server,
-        ("snapshot", _) => owner(format!("notary publish {gun}  # re-signs the snapshot")),
+        ("snapshot", _) if expired => owner(format!("{rescue}  # re-signs the snapshot")),
+        ("snapshot", _) => owner(format!(
+            "notary key rotate {gun} snapshot -r  # the server manages (and re-signs) it from then on"
+        )),
         ("root", Kind::Certificate) => owner(format!(
-            "notary key rotate {gun} root  # new root key and certificate"
+            "{rescue}  # a new certificate for the same root key"
         )),
-        ("root", Kind::Metadata) => owner(format!(
-            "notary key rotate {gun} root  # or re-sign root with the current key"
+        ("root", Kind::Metadata) => owner(format!("{rescue}  # re-signs root")),
+        ("targets", Kind::Metadata) if expired => {
+            owner(format!("{rescue}  # re-signs targets"))
+        }
+        ("targets", Kind::Metadata) => owner(format!(
+            "notary witness {gun} targets && notary publish {gun}  # re-signs targets"
         )),
-        ("targets", _) => owner(format!(
-            "notary key rotate {gun} targets  # re-signs targets with a new expiry"
-        )),
+        // A certificate of a delegation key the role lists.
         (role, Kind::Certificate) => owner(format!(
-            "notary delegation add {gun} {role} NEW-CERT.pem --all-paths && notary publish {gun}"
+            "notary delegation add {gun} <delegation of {role}> NEW-CERT.pem --all-paths && \
+             notary delegation remove {gun} <delegation> <old key ID> && notary publish {gun}"
         )),
+        // Delegations: the client only warns about an expired one, so witness works.
         (role, Kind::Metadata) => owner(format!(
             "notary witness {gun} {role} && notary publish {gun}  # re-signs {role}"
         )),
@@ -259,19 +290,41 @@ mod tests {
 
     #[test]
     fn repair_names_who_and_how() {
+        let r = |role: &str, kind: Kind, server_snapshot: bool, expired: bool| {
+            repair("g", role, kind, server_snapshot, 3, expired)
+        };
         assert_eq!(
-            repair("g", "timestamp", Kind::Metadata, false).who_can_fix,
+            r("timestamp", Kind::Metadata, false, true).who_can_fix,
             "server"
         );
         assert_eq!(
-            repair("g", "snapshot", Kind::Metadata, true).who_can_fix,
+            r("snapshot", Kind::Metadata, true, true).who_can_fix,
             "server"
         );
-        let snapshot = repair("g", "snapshot", Kind::Metadata, false);
+        let snapshot = r("snapshot", Kind::Metadata, false, false);
         assert_eq!(snapshot.who_can_fix, "owner");
-        assert!(repair("g", "root", Kind::Certificate, false)
+        assert!(snapshot
             .command
             .unwrap()
-            .starts_with("notary key rotate g root"));
+            .contains("key rotate g snapshot -r"));
+        assert!(r("root", Kind::Certificate, false, false)
+            .command
+            .unwrap()
+            .starts_with(
+                "notary-migrate rescue -s https://<this-server> -d ~/.notary --within-days 4 g"
+            ));
+        // Targets: the stock client while it can, the rescue once expired.
+        assert!(r("targets", Kind::Metadata, false, false)
+            .command
+            .unwrap()
+            .starts_with("notary witness g targets && notary publish g"));
+        assert!(r("targets", Kind::Metadata, false, true)
+            .command
+            .unwrap()
+            .starts_with("notary-migrate rescue"));
+        assert!(r("targets/releases", Kind::Metadata, false, true)
+            .command
+            .unwrap()
+            .starts_with("notary witness g targets/releases"));
     }
 }

@@ -9,7 +9,15 @@
 //!   `ok` or `error`, recorded by [`InstrumentedCrypto`] and [`Metrics::observe_signer`];
 //! - `notary_server_db_pool_connections{state}`: SQL pool connections `in_use` and `idle`,
 //!   read from the source set with [`Metrics::set_pool_source`] at every scrape (absent for
-//!   the memory store).
+//!   the memory store);
+//! - `notary_server_expiry_guns{role,kind,window}`: GUNs whose `role` (`root`, `targets`,
+//!   `delegation` for all delegations, `snapshot`, `timestamp`) has a `kind` (`metadata` or
+//!   `certificate`) entry already expired (`window="expired"`) or expiring within
+//!   `1d`, `7d`, `30d`, `90d` (cumulative, expired excluded), and
+//!   `notary_server_expiry_soonest_timestamp_seconds{role,kind}`: fixed label sets whatever
+//!   the number of GUNs, refreshed by [`crate::expiry::watch`];
+//! - `notary_server_expiry_resigned_total{role}`: timestamps and snapshots the background
+//!   task re-signed ahead of expiry ([`crate::expiry::resign`]).
 //!
 //! `operation` is the route's label from [`crate::http::routes::ROUTES`].
 
@@ -43,6 +51,9 @@ pub struct Metrics {
     signer: HistogramVec,
     pool: IntGaugeVec,
     pool_source: Arc<RwLock<Option<PoolSource>>>,
+    expiry_guns: IntGaugeVec,
+    expiry_soonest: IntGaugeVec,
+    resigned: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,11 +120,44 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric definition");
+        let expiry_guns = IntGaugeVec::new(
+            Opts::new(
+                "guns",
+                "GUNs whose role has metadata or a certificate expired or expiring within a window.",
+            )
+            .namespace("notary_server")
+            .subsystem("expiry"),
+            &["role", "kind", "window"],
+        )
+        .expect("valid metric definition");
+        let expiry_soonest = IntGaugeVec::new(
+            Opts::new(
+                "soonest_timestamp_seconds",
+                "Soonest expiry of any GUN's role metadata or certificate (Unix time).",
+            )
+            .namespace("notary_server")
+            .subsystem("expiry"),
+            &["role", "kind"],
+        )
+        .expect("valid metric definition");
+        let resigned = IntCounterVec::new(
+            Opts::new(
+                "resigned_total",
+                "Server-held roles re-signed ahead of expiry by the background task.",
+            )
+            .namespace("notary_server")
+            .subsystem("expiry"),
+            &["role"],
+        )
+        .expect("valid metric definition");
         for family in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(signer.clone()),
             Box::new(pool.clone()),
+            Box::new(expiry_guns.clone()),
+            Box::new(expiry_soonest.clone()),
+            Box::new(resigned.clone()),
         ] {
             registry.register(family).expect("fresh registry");
         }
@@ -124,7 +168,39 @@ impl Metrics {
             signer,
             pool,
             pool_source: Arc::new(RwLock::new(None)),
+            expiry_guns,
+            expiry_soonest,
+            resigned,
         }
+    }
+
+    /// Sets the expiry gauges from a fresh summary (all role classes and kinds).
+    pub fn set_expiry(&self, summary: &[crate::storage::ExpirySummary]) {
+        for s in summary {
+            let (role, kind) = (s.role.as_str(), s.kind.as_str());
+            self.expiry_guns
+                .with_label_values(&[role, kind, "expired"])
+                .set(s.expired);
+            for (days, n) in crate::storage::SUMMARY_WINDOWS.iter().zip(s.within) {
+                self.expiry_guns
+                    .with_label_values(&[role, kind, &format!("{days}d")])
+                    .set(n);
+            }
+            match s.soonest {
+                Some(t) => self
+                    .expiry_soonest
+                    .with_label_values(&[role, kind])
+                    .set(t.timestamp()),
+                None => {
+                    let _ = self.expiry_soonest.remove_label_values(&[role, kind]);
+                }
+            }
+        }
+    }
+
+    /// Counts roles re-signed by the background task.
+    pub fn observe_resigned(&self, role: &str, n: u64) {
+        self.resigned.with_label_values(&[role]).inc_by(n);
     }
 
     /// Records one answered request.

@@ -192,6 +192,78 @@ fn starts_with(prefix: &str) -> String {
     p
 }
 
+/// The role classes of the expiry metrics: the four base roles, and every delegation as one
+/// (bounded label values whatever the number of GUNs and delegations).
+pub const ROLE_CLASSES: [&str; 5] = ["root", "targets", "delegation", "snapshot", "timestamp"];
+
+/// How many GUNs of one role class and kind are expired or expire within each window, and
+/// the soonest expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExpirySummary {
+    /// `root`, `targets`, `delegation`, `snapshot` or `timestamp`.
+    pub role: String,
+    /// `metadata` or `certificate`.
+    pub kind: String,
+    /// GUNs with an entry at or before now.
+    pub expired: i64,
+    /// GUNs with an entry after now and within 1, 7, 30 and 90 days (cumulative).
+    pub within: [i64; 4],
+    /// The soonest expiry of any GUN (expired included), if any entry exists.
+    pub soonest: Option<DateTime<Utc>>,
+}
+
+/// The windows of [`ExpirySummary::within`], in days.
+pub const SUMMARY_WINDOWS: [i64; 4] = [1, 7, 30, 90];
+
+#[derive(QueryableByName)]
+struct SummaryRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role_class: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    expired: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    d1: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    d7: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    d30: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    d90: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    soonest: Option<NaiveDateTime>,
+}
+
+/// The counting query: one range scan of the `expires` index over the next 90 days (and
+/// what has expired), grouped into at most ten rows. The times are ours, not input.
+fn summary_sql(now: DateTime<Utc>) -> String {
+    let at = |days: i64| {
+        format!(
+            "'{}'",
+            storable(now + chrono::Duration::days(days)).format("%Y-%m-%d %H:%M:%S")
+        )
+    };
+    let count = |lo: Option<String>, hi: String| match lo {
+        None => format!("COUNT(DISTINCT CASE WHEN expires <= {hi} THEN gun END)"),
+        Some(lo) => {
+            format!("COUNT(DISTINCT CASE WHEN expires > {lo} AND expires <= {hi} THEN gun END)")
+        }
+    };
+    format!(
+        "SELECT CASE WHEN role IN ('root','targets','snapshot','timestamp') THEN role \
+         ELSE 'delegation' END AS role_class, kind, {} AS expired, {} AS d1, {} AS d7, \
+         {} AS d30, {} AS d90, MIN(expires) AS soonest FROM expiry_inventory \
+         WHERE expires IS NOT NULL AND expires <= {} GROUP BY 1, 2",
+        count(None, at(0)),
+        count(Some(at(0)), at(1)),
+        count(Some(at(0)), at(7)),
+        count(Some(at(0)), at(30)),
+        count(Some(at(0)), at(90)),
+        at(90),
+    )
+}
+
 impl SqlStore {
     /// The current snapshot and every current file it names, as (role, bytes).
     async fn current_files_below_timestamp(
@@ -278,6 +350,59 @@ impl SqlStore {
                 .load(conn)
                 .map_err(map_error)?;
             Ok(rows.into_iter().map(row).collect())
+        })
+        .await
+    }
+
+    /// The expiry metrics' figures at `now`: one entry per role class and kind (all ten,
+    /// zeros where nothing is recorded).
+    pub async fn expiry_summary(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpirySummary>, StoreError> {
+        self.run(move |conn| {
+            let rows: Vec<SummaryRow> = diesel::sql_query(summary_sql(now))
+                .load(conn)
+                .map_err(map_error)?;
+            let mut out = Vec::with_capacity(ROLE_CLASSES.len() * 2);
+            for role in ROLE_CLASSES {
+                for kind in [Kind::Metadata, Kind::Certificate] {
+                    let found = rows
+                        .iter()
+                        .find(|r| r.role_class == role && r.kind == kind.as_str());
+                    let mut entry = ExpirySummary {
+                        role: role.to_owned(),
+                        kind: kind.as_str().to_owned(),
+                        ..ExpirySummary::default()
+                    };
+                    if let Some(r) = found {
+                        entry.expired = r.expired;
+                        entry.within = [r.d1, r.d7, r.d30, r.d90];
+                        entry.soonest = r.soonest.map(|t| t.and_utc());
+                    } else {
+                        // Nothing within 90 days: the soonest, walking the (role, expires)
+                        // index in order.
+                        let mut q = expiry_inventory::table
+                            .select(expiry_inventory::expires)
+                            .filter(expiry_inventory::kind.eq(kind.as_str()))
+                            .filter(expiry_inventory::expires.is_not_null())
+                            .into_boxed();
+                        q = if role == "delegation" {
+                            q.filter(expiry_inventory::role.like("targets/%"))
+                        } else {
+                            q.filter(expiry_inventory::role.eq(role))
+                        };
+                        let soonest: Option<Option<NaiveDateTime>> = q
+                            .order(expiry_inventory::expires.asc())
+                            .first(conn)
+                            .optional()
+                            .map_err(map_error)?;
+                        entry.soonest = soonest.flatten().map(|t| t.and_utc());
+                    }
+                    out.push(entry);
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -33,6 +33,7 @@
 
 mod audit_sql;
 mod expiry_sql;
+mod lease_sql;
 mod memory;
 mod retention_sql;
 pub mod schema;
@@ -50,7 +51,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::Audit;
 use crate::cache::MetaCache;
-pub use expiry_sql::InventoryRow;
+pub use expiry_sql::{ExpirySummary, InventoryRow, ROLE_CLASSES, SUMMARY_WINDOWS};
 pub use memory::MemoryStore;
 pub use retention_sql::{PrunePolicy, PruneReport, RoleStats, StatsRow};
 pub use sql::{PoolOptions, SqlStore};

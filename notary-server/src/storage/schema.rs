@@ -104,3 +104,12 @@ diesel::table! {
         version -> Integer,
     }
 }
+
+// Ours, not Go's: leases of background jobs (see `crate::expiry::resign`).
+diesel::table! {
+    server_leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires -> Timestamp,
+    }
+}

@@ -1,0 +1,23 @@
+//! The expiry gauges ([`crate::http::metrics::Metrics::set_expiry`]), refreshed from the
+//! inventory on an interval: one grouped range scan per refresh, off the request path, so a
+//! scrape costs nothing and the label sets stay fixed at any number of GUNs.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::http::metrics::Metrics;
+use crate::storage::SqlStore;
+
+/// Refreshes `metrics` from `store` now and then every `interval`.
+pub fn spawn(store: SqlStore, metrics: Metrics, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.expiry_summary(Utc::now()).await {
+                Ok(summary) => metrics.set_expiry(&summary),
+                Err(e) => tracing::warn!(error = %e, "expiry metrics not refreshed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    })
+}
