@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh Debian machine with the Rust toolchain:
 # installs what is missing (MariaDB, PostgreSQL, the Go notary peer, Docker engine + registry,
-# MySQL and PostgreSQL client headers), starts MariaDB and PostgreSQL (127.0.0.1:5433), then
+# MySQL and PostgreSQL client headers, Chromium and Playwright), starts MariaDB and PostgreSQL (127.0.0.1:5433), then
 # runs fmt, clippy, the release build the end-to-end tests drive, and `cargo test --workspace`
 # (unit, integration, MariaDB, PostgreSQL, peer suites).
 #
@@ -47,6 +47,8 @@ export NOTARY_TEST_POSTGRES_CA="/var/lib/notary-test-pg/tls/root-ca.crt"
 export NOTARY_TEST_REQUIRE_POSTGRES=1
 # install.sh put SoftHSM2 and OpenSC here: the PKCS#11 tests must run, not skip.
 export NOTARY_TEST_REQUIRE_SOFTHSM=1
+# ... and Chromium with Playwright: the console browser test must run, not skip.
+export NOTARY_TEST_REQUIRE_CHROMIUM=1
 
 step "cargo fmt"
 cargo fmt --all -- --check

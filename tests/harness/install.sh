@@ -15,6 +15,13 @@
 #   libpq-dev           building diesel's PostgreSQL driver (libpq)
 #   softhsm2 opensc     the PKCS#11 token of the HSM signer tests (SoftHSM2) and pkcs11-tool,
 #                       which checks the token's objects independently of our code
+#   chromium fonts-dejavu-core
+#                       the headless browser of the admin console test (tests/tests/console.rs),
+#                       and a font for its screenshots
+#
+# Then Playwright (playwright-core, pinned in tests/harness/console/package-lock.json) with the
+# machine's Node.js 20+ and npm: `npm ci` there when its node_modules is missing. Playwright
+# drives Debian's Chromium and downloads no browser of its own.
 #
 # Usage: tests/harness/install.sh [EXTRA_PKG...]      (as root, or with sudo)
 set -euo pipefail
@@ -30,5 +37,13 @@ packages=(
     default-libmysqlclient-dev pkg-config
     libpq-dev
     softhsm2 opensc
+    chromium fonts-dejavu-core
 )
-exec "$repo/scripts/ensure-packages.sh" "${packages[@]}" "$@"
+"$repo/scripts/ensure-packages.sh" "${packages[@]}" "$@"
+
+console="$repo/tests/harness/console"
+if [ ! -f "$console/node_modules/playwright-core/package.json" ]; then
+    command -v npm >/dev/null || { echo "install: npm is missing (Node.js 20+ with npm)" >&2; exit 1; }
+    echo "install: npm ci in tests/harness/console"
+    npm ci --prefix "$console" --ignore-scripts --no-audit --no-fund
+fi

@@ -10,6 +10,7 @@
 //! | `POST /_notary_server/admin/prune?keep_versions=&keep_days=[&gun=][&dry_run=true]` | prunes superseded versions; the report lists rows and bytes |
 //! | `GET /_notary_server/admin/expiring?within=<days>[&role=][&prefix=][&limit=]` | what expires within so many days (expired included), soonest first, with who can repair it and how |
 //! | `GET /_notary_server/admin/gun/<gun>` | one GUN: roles (version, sha256, expiry, keys), delegations, expiries, server-held keys, storage, last changes |
+//! | `GET /_notary_server/admin/console/...` | the operator console: HTML pages for a browser ([`super::console`]) |
 //!
 //! The actor of every change made here is the client certificate's subject.
 
@@ -24,7 +25,7 @@ use actix_web::{
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::Admin;
+use super::{console, Admin};
 use crate::audit::{peer_address, Actor, ActorKind, AuditQuery, RequestId};
 use crate::config::AdminConfig;
 use crate::http::error::ApiError;
@@ -262,6 +263,10 @@ async fn route(req: &HttpRequest, admin: &Admin, actor: &Actor) -> Result<HttpRe
             let report = admin.gun_report(gun, Utc::now()).await.map_err(store_err)?;
             Ok(json_ok(&report))
         }
+        ("GET", rest) if console::is_console(rest) => {
+            Ok(console::respond(admin, rest, req.query_string(), Utc::now()).await)
+        }
+        (_, rest) if console::is_console(rest) => Ok(HttpResponse::MethodNotAllowed().finish()),
         (_, "audit" | "stats" | "prune" | "expiring") => {
             Ok(HttpResponse::MethodNotAllowed().finish())
         }

@@ -3,9 +3,11 @@
 //!
 //! [`Admin`] holds the operations; two front ends use them: the admin listener
 //! ([`http`], its own address, client certificates required) and the `notary-server admin`
-//! command (`main.rs`), which opens the configured database directly. Scheduled pruning
+//! command (`main.rs`), which opens the configured database directly. The listener also
+//! serves a read-only HTML console ([`console`]). Scheduled pruning
 //! ([`Admin::spawn_retention`]) runs inside the server.
 
+pub mod console;
 mod expiry;
 pub mod http;
 

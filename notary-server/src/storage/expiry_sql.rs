@@ -180,7 +180,7 @@ fn row((gun, role, kind, key_id, subject, expires, version): Row) -> InventoryRo
 }
 
 /// `LIKE` pattern matching names that start with `prefix` (with `\` as the escape).
-fn starts_with(prefix: &str) -> String {
+pub(super) fn starts_with(prefix: &str) -> String {
     let mut p = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -32,6 +32,7 @@
 //! MySQL tests print a skip message and pass.
 
 mod audit_sql;
+mod console_sql;
 mod expiry_sql;
 mod lease_sql;
 mod memory;
@@ -51,6 +52,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::Audit;
 use crate::cache::MetaCache;
+pub use console_sql::{GunSummary, Soonest};
 pub use expiry_sql::{ExpirySummary, InventoryRow, ROLE_CLASSES, SUMMARY_WINDOWS};
 pub use memory::MemoryStore;
 pub use retention_sql::{PrunePolicy, PruneReport, RoleStats, StatsRow};

@@ -14,6 +14,7 @@
 mod admin;
 mod cache;
 mod conformance;
+mod console;
 mod expiry;
 mod fixtures;
 mod mysql;
