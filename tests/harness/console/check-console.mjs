@@ -94,7 +94,7 @@ try {
   }
   const expiries = await page.locator('table.expiries').innerText();
   check(expiries.includes('certificate') && expiries.includes('CN='), 'GUN page shows the root certificate expiry', expiries);
-  check(/notary key rotate/.test(expiries), 'GUN page gives the repair command');
+  check(/notary-migrate rescue/.test(expiries) && /notary witness/.test(expiries), 'GUN page gives the repair commands');
   const delegations = await page.locator('table.delegations').innerText();
   check(delegations.includes(cfg.delegation) && delegations.includes(cfg.delegationPath),
     `GUN page shows delegation ${cfg.delegation} with path ${cfg.delegationPath}`, delegations);

@@ -343,7 +343,7 @@ async fn expiring_dashboard_lists_soonest_first_within_the_window() {
         "soonest first"
     );
     assert!(body.contains("2 entries, 1 already expired"), "{body}");
-    assert!(body.contains("notary key rotate example.com/b targets"));
+    assert!(body.contains("notary witness example.com/b targets"));
     let wide = page(&f.admin, "console/expiring?within=365").await;
     assert_eq!(listed(&wide).len(), 3);
     let by_role = page(&f.admin, "console/expiring?within=365&role=targets").await;
