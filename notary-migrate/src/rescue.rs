@@ -8,9 +8,9 @@
 //! trust directory (`notary -d`, or `~/.docker/trust`), and uploads one update:
 //!
 //! - **root**, when its `expires` or a root certificate's `notAfter` is within the window:
-//!   version + 1, expiring in ten years, listing a new self-signed certificate (CN = GUN, ten
-//!   years, as the CLI makes them) for the *same* root key, and signed under both the old and
-//!   the new certificate. Every reader's cached root, expired or not, accepts it as a
+//!   version + 1, expiring in ten years, listing for each root key the owner holds a new
+//!   self-signed certificate (CN = GUN, ten years, as the CLI makes them) for the *same* key
+//!   (other root keys stay listed), and signed under both the old and the new certificates. Every reader's cached root, expired or not, accepts it as a
 //!   rotation; the key file in the trust directory keeps working, as it is named after the
 //!   bare public key.
 //! - **targets**, when its `expires` is within the window: version + 1, three years.
@@ -20,8 +20,11 @@
 //! Expired delegations are left to the stock `notary witness` (the client only warns about
 //! them), which works again once the base roles are repaired.
 //!
-//! Before signing, the server's current root must carry a signature of the owner's root key,
-//! so a server cannot get other keys endorsed; after uploading, the served chain is checked
+//! Before signing, the server's current root must carry a signature of the owner's root key
+//! (and an owner-signed snapshot the owner's snapshot signature), so a server cannot get
+//! other keys or files endorsed; and no role may be older than the version the owner's
+//! client cached (`tuf/<gun>/metadata/` of the trust directory), so a server cannot get an
+//! old version re-signed with a fresh expiry. After uploading, the served chain is checked
 //! as a client with no cache would check it.
 
 use std::path::{Path, PathBuf};
@@ -37,7 +40,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::remote::RemoteNotary;
-use crate::rotate::{find_root_keys, next_root, read_key_file};
+use crate::rotate::{find_root_keys, read_key_file};
 
 /// Passphrases of the owner's keys, as the CLIs take them from the environment.
 #[derive(Debug, Clone, Default)]
@@ -136,8 +139,14 @@ fn root_certificate(key: &PrivateKey, gun: &str, now: DateTime<Utc>) -> Result<V
     Ok(cert.der().to_vec())
 }
 
-/// The private key of `key_id` in the trust directory (either CLI layout).
-fn find_key(trust_dir: &Path, gun: &str, key_id: &str, passphrase: &str) -> Option<PrivateKey> {
+/// The private key of `key_id` in the trust directory (either CLI layout); an error names a
+/// key file that is there but cannot be read (a wrong passphrase, say).
+fn find_key(
+    trust_dir: &Path,
+    gun: &str,
+    key_id: &str,
+    passphrase: &str,
+) -> Result<Option<PrivateKey>, String> {
     let candidates: [PathBuf; 2] = [
         trust_dir.join("private").join(format!("{key_id}.key")),
         trust_dir
@@ -146,11 +155,57 @@ fn find_key(trust_dir: &Path, gun: &str, key_id: &str, passphrase: &str) -> Opti
             .join(gun)
             .join(format!("{key_id}.key")),
     ];
-    candidates
-        .iter()
-        .filter(|p| p.exists())
-        .find_map(|p| read_key_file(p, passphrase).ok())
-        .filter(|k| k.public_key().key_id() == key_id)
+    let Some(path) = candidates.iter().find(|p| p.exists()) else {
+        return Ok(None);
+    };
+    let key = read_key_file(path, passphrase)?;
+    if key.public_key().key_id() != key_id {
+        return Err(format!(
+            "{} does not hold the private half of key {key_id}",
+            path.display()
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// The first of `key_ids` whose private key is in the trust directory.
+fn find_any_key<'a>(
+    trust_dir: &Path,
+    gun: &str,
+    key_ids: impl Iterator<Item = &'a String>,
+    passphrase: &str,
+) -> Result<Option<PrivateKey>, String> {
+    for id in key_ids {
+        if let Some(key) = find_key(trust_dir, gun, id, passphrase)? {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses to re-sign a role older than the owner's client last saw (a server serving an
+/// old, properly signed version to get it re-signed with a fresh expiry).
+fn check_not_older(trust_dir: &Path, gun: &str, role: &str, served: i64) -> Result<(), String> {
+    let cached = trust_dir
+        .join("tuf")
+        .join(gun)
+        .join("metadata")
+        .join(format!("{role}.json"));
+    let Ok(bytes) = std::fs::read(&cached) else {
+        return Ok(());
+    };
+    let seen = SignedFile::parse(&bytes)
+        .map_err(|e| format!("{}: {e}", cached.display()))?
+        .common
+        .version;
+    if served < seen {
+        return Err(format!(
+            "the server serves {role} version {served}, older than version {seen} your client \
+             saw ({}); refusing to re-sign it",
+            cached.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Signs `signed` with `signers` as version `version`, expiring `expires`.
@@ -173,6 +228,30 @@ fn resign(
         sign_metadata(&signed, &sigs).map_err(|e| e.to_string())?,
         version,
     ))
+}
+
+/// In root's signed part, replaces root key `old_id` with `new` (keys and the root role's
+/// key IDs); other keys stay.
+fn replace_root_key(signed: &mut Value, old_id: &str, new: &PublicKey) -> Result<(), String> {
+    let obj = signed.as_object_mut().ok_or("root is not an object")?;
+    let keys = obj
+        .get_mut("keys")
+        .and_then(Value::as_object_mut)
+        .ok_or("root has no keys")?;
+    keys.remove(old_id);
+    keys.insert(new.key_id(), new.to_json_value());
+    let ids = obj
+        .get_mut("roles")
+        .and_then(|r| r.get_mut(roles::ROOT))
+        .and_then(|r| r.get_mut("keyids"))
+        .and_then(Value::as_array_mut)
+        .ok_or("root has no root role")?;
+    for id in ids.iter_mut() {
+        if id.as_str() == Some(old_id) {
+            *id = Value::String(new.key_id());
+        }
+    }
+    Ok(())
 }
 
 /// Repairs `gun` on `server`: re-signs what expires before `now + within` (see the module
@@ -232,7 +311,7 @@ pub async fn rescue(
     };
     let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
 
-    // Root: re-certify the same key when its metadata or any certificate runs out.
+    // Root: re-certify the owner's root keys when the root or a certificate runs out.
     let cert_expiry = root_keys
         .iter()
         .filter_map(|k| {
@@ -245,24 +324,35 @@ pub async fn rescue(
         })
         .min();
     let root_due = root.common.expires <= horizon || cert_expiry.is_some_and(|t| t <= horizon);
+    check_not_older(trust_dir, gun, roles::ROOT, root.common.version)?;
     let mut new_root_bytes = root_bytes.clone();
     if root_due {
-        let (old_public, private) = &held[0];
-        let cert = root_certificate(private, gun, now)?;
-        let new_public = PublicKey::new(
-            KeyType::EcdsaX509,
-            notary_tuf::certs::go_pem_encode_certs(&[cert]),
-        );
-        let signed = next_root(
-            &root_file,
-            &[(roles::ROOT.to_string(), new_public.clone())],
-            now,
-        )?;
+        let mut signed = root_file.signed_value.clone();
+        let mut signers: Vec<(PublicKey, &PrivateKey)> = Vec::new();
+        for (old_public, private) in &held {
+            if private.key_type() != KeyType::Ecdsa {
+                return Err(format!(
+                    "root key {} is {}: only ECDSA root keys (what the notary and docker CLIs \
+                     make) can be re-certified",
+                    old_public.key_id(),
+                    private.key_type().as_str()
+                ));
+            }
+            let cert = root_certificate(private, gun, now)?;
+            let new_public = PublicKey::new(
+                KeyType::EcdsaX509,
+                notary_tuf::certs::go_pem_encode_certs(&[cert]),
+            );
+            replace_root_key(&mut signed, &old_public.key_id(), &new_public)?;
+            signers.push((old_public.clone(), private));
+            signers.push((new_public, private));
+        }
+        let refs: Vec<(&PublicKey, &PrivateKey)> = signers.iter().map(|(p, k)| (p, *k)).collect();
         let (bytes, version) = resign(
             signed,
             root.common.version + 1,
             now + Duration::days(ROOT_EXPIRY_DAYS),
-            &[(old_public, private), (&new_public, private)],
+            &refs,
         )?;
         // Check our own work as the server and every cached reader will.
         let parsed = SignedFile::parse(&bytes).map_err(|e| e.to_string())?;
@@ -275,15 +365,13 @@ pub async fn rescue(
     // Targets.
     let targets_file = SignedFile::parse(&targets_bytes).map_err(|e| e.to_string())?;
     let mut new_targets_bytes = targets_bytes.clone();
+    check_not_older(trust_dir, gun, roles::TARGETS, targets_file.common.version)?;
     if targets_file.common.expires <= horizon {
         let role = root
             .build_base_role(roles::TARGETS)
             .map_err(|e| e.to_string())?;
-        let key = role
-            .keys
-            .keys()
-            .find_map(|id| find_key(trust_dir, gun, id, &pass.targets))
-            .ok_or_else(|| {
+        let key =
+            find_any_key(trust_dir, gun, role.keys.keys(), &pass.targets)?.ok_or_else(|| {
                 format!(
                     "no targets private key for {gun} in {} (looked for {}; passphrase from \
                      NOTARY_TARGETS_PASSPHRASE)",
@@ -311,13 +399,23 @@ pub async fn rescue(
     let snapshot_role = root
         .build_base_role(roles::SNAPSHOT)
         .map_err(|e| e.to_string())?;
-    let owner_snapshot_key = snapshot_role
-        .keys
-        .keys()
-        .find_map(|id| find_key(trust_dir, gun, id, &pass.snapshot));
+    let owner_snapshot_key =
+        find_any_key(trust_dir, gun, snapshot_role.keys.keys(), &pass.snapshot)?;
     let snapshot_file = SignedFile::parse(&snapshot_bytes).map_err(|e| e.to_string())?;
     let snapshot_due = !parts.is_empty() || snapshot_file.common.expires <= horizon;
     if let (Some(key), true) = (owner_snapshot_key, snapshot_due) {
+        // Only what the owner's snapshot key signed before is re-signed: the served file
+        // must carry its signature, and not be older than the client saw.
+        verify_signatures(&snapshot_file, &snapshot_role).map_err(|_| {
+            "the server's snapshot is not signed by your snapshot key; refusing to re-sign it"
+                .to_string()
+        })?;
+        check_not_older(
+            trust_dir,
+            gun,
+            roles::SNAPSHOT,
+            snapshot_file.common.version,
+        )?;
         let snapshot_version = snapshot_file.common.version + 1;
         let mut signed = snapshot_file.signed_value;
         let meta = signed
@@ -370,4 +468,48 @@ pub async fn rescue(
         .load(roles::TARGETS, &targets, 1, false)
         .map_err(|e| format!("targets after the repair: {e}"))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_certificates_are_made_as_the_cli_makes_them() {
+        let key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+        let now = Utc::now();
+        let der = root_certificate(&key, "registry.example.com/app", now).unwrap();
+        let info = notary_tuf::certs::cert_info(&der).unwrap();
+        assert_eq!(info.common_name, "registry.example.com/app");
+        assert!(info.not_after > now + Duration::days(ROOT_EXPIRY_DAYS - 1));
+        notary_tuf::certs::validate_certificate(&info, true, now).unwrap();
+        // The certificate carries the same key: the CLI's key file still matches it.
+        let public = PublicKey::new(
+            KeyType::EcdsaX509,
+            notary_tuf::certs::go_pem_encode_certs(&[der]),
+        );
+        assert_eq!(public.certificate_public_key().unwrap(), key.public_key());
+        assert_eq!(
+            public.canonical_key_id().unwrap(),
+            key.public_key().key_id()
+        );
+    }
+
+    #[test]
+    fn resigning_sets_version_and_expiry_and_verifies() {
+        let key = PrivateKey::generate(&KeyType::Ecdsa).unwrap();
+        let public = key.public_key();
+        let signed = serde_json::json!({
+            "_type": "Targets", "version": 4, "expires": "2020-01-01T00:00:00Z",
+            "targets": {}, "delegations": {"keys": {}, "roles": []}
+        });
+        let expires = Utc::now() + Duration::days(TARGETS_EXPIRY_DAYS);
+        let (bytes, version) = resign(signed, 5, expires, &[(&public, &key)]).unwrap();
+        assert_eq!(version, 5);
+        let file = SignedFile::parse(&bytes).unwrap();
+        assert_eq!(file.common.version, 5);
+        assert!(!file.common.is_expired(Utc::now()));
+        let role = BaseRole::new(roles::TARGETS, 1, [public]);
+        verify_signatures(&file, &role).unwrap();
+    }
 }

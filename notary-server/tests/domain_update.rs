@@ -1003,15 +1003,26 @@ async fn stored_root_memo_follows_the_stored_root_and_the_clock() {
         .unwrap();
     assert_eq!(memo().unwrap().raw(), root_v2.as_slice());
 
-    // Once the stored root's certificate has expired, publishes are refused although the
-    // memo was made while it was valid.
+    // Once the stored root's certificate has expired the memo no longer holds, and the
+    // root is loaded as stored (signatures checked, not the clock): the owner's repair of
+    // an expired repository is accepted (issue 14), where Go refuses every update.
     let later = t0() + Duration::days(10 * 365 + 1);
     repo.now = later;
     repo.bump_targets("targets");
     repo.targets.get_mut("targets").unwrap().common.expires = later + Duration::days(30);
+    update(later, vec![("targets", repo.targets_file("targets"))])
+        .await
+        .expect("a repair under a root whose certificate expired is accepted");
+    assert_eq!(latest_version(&store, "targets").await, 6);
+    // Still only under that root's keys: targets signed by another key are refused.
+    repo.bump_targets("targets");
+    repo.targets_key = notary_tuf::PrivateKey::generate(&notary_tuf::KeyType::Ecdsa).unwrap();
     let refused = update(later, vec![("targets", repo.targets_file("targets"))]).await;
-    assert_eq!(refused, Err(UpdateError::Invalid(None)));
-    assert_eq!(latest_version(&store, "targets").await, 5);
+    assert!(
+        matches!(refused, Err(UpdateError::Invalid(_))),
+        "{refused:?}"
+    );
+    assert_eq!(latest_version(&store, "targets").await, 6);
 }
 
 /// The latest stored version of `role`.

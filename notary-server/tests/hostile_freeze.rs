@@ -1,7 +1,9 @@
 //! Freeze attacks: a client must never be served an expired timestamp (or snapshot) by the
 //! HTTP app. The repositories are published "in the past" through the domain layer's
 //! injected clock, then read over HTTP at the real time: the server regenerates what has
-//! expired, and when it cannot, it answers with an error instead of the stale file.
+//! expired; when the signer is down it answers with an error instead of the stale file; an
+//! owner-signed snapshot it cannot re-sign is served as stored under a fresh timestamp, and
+//! clients refuse it as expired (they check expiry themselves).
 
 mod http_support;
 
@@ -208,16 +210,31 @@ async fn when_regeneration_is_impossible_an_error_is_served_not_the_stale_file()
 
     for b in backends() {
         // Client-held snapshot key and an expired snapshot: the server cannot re-sign it.
+        // It serves a fresh timestamp over the stored snapshot (issue 14: a GUN whose
+        // targets and owner-signed snapshot expired, as `notary init` repositories do after
+        // three years, is served, never a 500), and a client still refuses the expired
+        // snapshot: nothing stale is accepted.
         let when = Utc::now() - Duration::days(SNAPSHOT_EXPIRY_DAYS) - Duration::days(2);
         let repo = TestRepo::new_at(GUN, when);
         let timestamp_only = MemoryCryptoService::new();
         timestamp_only.add_key(repo.timestamp_key.clone(), GUN, "timestamp");
         let crypto: Arc<dyn CryptoService> = Arc::new(timestamp_only);
         publish_at(b.store.as_ref(), crypto.as_ref(), &repo, true).await;
-        for path in ["timestamp.json", "snapshot.json"] {
-            let r = get(&b.store, crypto.clone(), path).await;
-            assert_eq!(r.status, 500, "{} {path}: {}", b.name, r.text());
-            assert_eq!(r.code(), "UNKNOWN", "{} {path}", b.name);
-        }
+        let ts = get(&b.store, crypto.clone(), "timestamp.json").await;
+        assert_eq!(ts.status, 200, "{}: {}", b.name, ts.text());
+        assert!(expires(&ts.body) > Utc::now(), "{}", b.name);
+        let snap = get(&b.store, crypto.clone(), "snapshot.json").await;
+        assert_eq!(snap.status, 200, "{}: {}", b.name, snap.text());
+        assert!(expires(&snap.body) < Utc::now(), "{}", b.name);
+        let root = get(&b.store, crypto.clone(), "root.json").await;
+        let mut client = RepoBuilder::new(GUN, Utc::now());
+        client.load("root", &root.body, 1, true).unwrap();
+        client.load("timestamp", &ts.body, 1, false).unwrap();
+        let refused = client.load("snapshot", &snap.body, 1, false);
+        assert!(
+            refused.is_err(),
+            "{}: a client refuses the expired snapshot",
+            b.name
+        );
     }
 }

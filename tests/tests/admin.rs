@@ -582,7 +582,7 @@ fn expiring_lists_a_go_filled_repository_after_backfill() {
     assert!(root_cert["command"]
         .as_str()
         .unwrap()
-        .starts_with(&format!("notary key rotate {gun} root")));
+        .starts_with("notary-migrate rescue -s https://<this-server> -d ~/.notary --within-days"));
     assert!(root_cert["days_left"].as_i64().unwrap() > 3000);
     let roles: Vec<&str> = all.iter().map(|e| e["role"].as_str().unwrap()).collect();
     for role in ["root", "targets", "snapshot", "timestamp"] {

@@ -15,7 +15,11 @@
 //! - `docker_user_with_an_expired_cached_root_pulls_again`: a `docker pull` that worked,
 //!   fails once the root it cached expired, and works again after the owner's root rotation.
 //!
-//! Ports 24561-24566 / 28061-28066, admin 24571, registry 25561; databases `e2e_exp_*`.
+//! - `background_tasks_run_on_mariadb`: the re-signing task takes its lease in MariaDB and the
+//!   metrics task counts the GUNs (what a pass re-signs is tested on every database by the
+//!   unit tests of `notary-server/src/expiry/resign.rs`, with a shifted clock).
+//!
+//! Ports 24561-24566 / 28061-28066, admin 24571-24572, registry 25561; databases `e2e_exp_*`.
 
 use std::path::Path;
 use std::process::Command;
@@ -62,6 +66,8 @@ struct Doomed {
     gun: String,
     root_key: PrivateKey,
     targets_key: PrivateKey,
+    /// The owner's snapshot key, when the owner signs the snapshot.
+    snapshot_key: Option<PrivateKey>,
     /// When its short-lived parts expire.
     expires: chrono::DateTime<Utc>,
 }
@@ -79,11 +85,15 @@ enum Doom {
 
 /// Signs and uploads `gun` with a server-managed snapshot and timestamp (the server's keys),
 /// where `doom` runs out after [`LIFETIME`]. `targets` are (name, length, sha256) entries.
+/// With `owner_snapshot` the owner signs the snapshot (`notary init`'s default), which then
+/// expires with targets. A second update follows the first (targets version 2), as any
+/// repository in use has had: the server then holds the root as validated.
 fn upload_doomed(
     client: &TrustClient,
     rt: &tokio::runtime::Runtime,
     gun: &str,
     doom: Doom,
+    owner_snapshot: bool,
     targets: &[(&str, i64, Vec<u8>)],
 ) -> Doomed {
     let now = Utc::now();
@@ -107,7 +117,11 @@ fn upload_doomed(
     }
     let server_key =
         |role: &str| -> PublicKey { rt.block_on(client.server_key(gun, role)).unwrap() };
-    repo.set_role_key("snapshot", server_key("snapshot"));
+    if owner_snapshot {
+        repo.snapshot_common.expires = expires;
+    } else {
+        repo.set_role_key("snapshot", server_key("snapshot"));
+    }
     repo.set_role_key("timestamp", server_key("timestamp"));
     repo.root.common.version = 1;
     let t = repo.targets.get_mut("targets").unwrap();
@@ -122,21 +136,34 @@ fn upload_doomed(
             },
         );
     }
-    let parts = vec![
-        ("root".to_owned(), repo.root_file()),
-        ("targets".to_owned(), repo.targets_file("targets")),
-    ];
-    let reply = rt.block_on(client.post_update(gun, &parts)).unwrap();
-    assert_eq!(
-        reply.status,
-        200,
-        "upload of {gun}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let root = repo.root_file();
+    let upload = |repo: &TestRepo, with_root: bool| {
+        let targets = repo.targets_file("targets");
+        let mut parts = vec![("targets".to_owned(), targets.clone())];
+        if with_root {
+            parts.push(("root".to_owned(), root.clone()));
+        }
+        if owner_snapshot {
+            let files = [("targets".to_owned(), targets)].into();
+            parts.push(("snapshot".to_owned(), repo.snapshot_file(&root, &files)));
+        }
+        let reply = rt.block_on(client.post_update(gun, &parts)).unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "upload of {gun}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    };
+    upload(&repo, true);
+    repo.bump_targets("targets");
+    repo.snapshot_common.version += 1;
+    upload(&repo, false);
     Doomed {
         gun: gun.to_owned(),
         root_key: repo.root_signers[0].1.clone(),
         targets_key: repo.targets_key.clone(),
+        snapshot_key: owner_snapshot.then(|| repo.snapshot_key.clone()),
         expires,
     }
 }
@@ -158,6 +185,19 @@ fn import_keys(owner: &NotaryCli, doomed: &Doomed) {
         "-g",
         &doomed.gun,
     ]);
+    if let Some(key) = &doomed.snapshot_key {
+        let snapshot = dir.join("restore-snapshot.pem");
+        std::fs::write(&snapshot, pem(key)).unwrap();
+        owner.ok(&[
+            "key",
+            "import",
+            snapshot.to_str().unwrap(),
+            "-r",
+            "snapshot",
+            "-g",
+            &doomed.gun,
+        ]);
+    }
 }
 
 /// Passphrases `NotaryCli` gives the stock CLI (the rescue reads the same key files).
@@ -263,6 +303,7 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
         &rt,
         &targets_gun,
         Doom::Targets,
+        false,
         std::slice::from_ref(&entry),
     );
     let b = upload_doomed(
@@ -270,18 +311,29 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
         &rt,
         &root_gun,
         Doom::RootCertificate,
+        false,
         std::slice::from_ref(&entry),
     );
     let meta_gun = format!("e2e.example.com/expiry/rootmeta-{suffix}");
-    let c = upload_doomed(&client, &rt, &meta_gun, Doom::Root, &[entry]);
+    let c = upload_doomed(
+        &client,
+        &rt,
+        &meta_gun,
+        Doom::Root,
+        false,
+        std::slice::from_ref(&entry),
+    );
+    // `notary init`'s default: the owner signs the snapshot, which expires with targets.
+    let snap_gun = format!("e2e.example.com/expiry/ownersnap-{suffix}");
+    let d = upload_doomed(&client, &rt, &snap_gun, Doom::Targets, true, &[entry]);
 
     // Before expiry: a reader with a cache for each (it keeps its root and updates from it).
     let cached = NotaryCli::new(url, ca);
-    for gun in [&targets_gun, &root_gun, &meta_gun] {
+    for gun in [&targets_gun, &root_gun, &meta_gun, &snap_gun] {
         let out = cached.ok(&["list", gun]);
         assert!(out.contains("app"), "{out}");
     }
-    wait_past(a.expires.max(b.expires).max(c.expires));
+    wait_past(a.expires.max(b.expires).max(c.expires).max(d.expires));
 
     // Expired: every reader fails, as an operator's users would report.
     let fresh = NotaryCli::new(url, ca);
@@ -291,6 +343,7 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
         (&fresh, &root_gun),
         (&cached, &root_gun),
         (&cached, &meta_gun),
+        (&fresh, &snap_gun),
     ] {
         let (ok, out) = reader.run(&["list", gun]);
         assert!(!ok, "list {gun} should fail once expired:\n{out}");
@@ -302,7 +355,7 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
         );
     }
     // The server keeps serving (Go answers 500 for a GUN whose root expired, notary #598).
-    for gun in [&targets_gun, &root_gun] {
+    for gun in [&targets_gun, &root_gun, &snap_gun] {
         for role in ["root", "timestamp", "snapshot", "targets"] {
             let (status, body) = get(&client.tuf_url(gun, &format!("{role}.json")), ca);
             assert_eq!(status, 200, "{gun} {role}.json: {body}");
@@ -355,7 +408,7 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
     import_keys(&owner_a, &a);
     stock_repair_is_refused(&owner_a, &targets_gun);
     let done = rescue(url, ca, &owner_a, &targets_gun);
-    assert_eq!(done["targets_version"], 2, "{done}");
+    assert_eq!(done["targets_version"], 3, "{done}");
     assert!(done.get("root_version").is_none(), "{done}");
 
     // Runbook, expired root certificate and root: the rescue re-certifies the same root key
@@ -369,7 +422,7 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
             done["root_version"].as_i64(),
             done["targets_version"].as_i64()
         ),
-        (Some(2), Some(2)),
+        (Some(2), Some(3)),
         "{done}"
     );
     // Nothing left to do: a second run changes nothing.
@@ -385,10 +438,27 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
     let done = rescue(url, ca, &owner_c, &meta_gun);
     assert_eq!(done["root_version"], 2, "{done}");
 
+    // Runbook, targets and the owner's snapshot expired: both re-signed.
+    let owner_d = NotaryCli::new(url, ca);
+    import_keys(&owner_d, &d);
+    let done = rescue(url, ca, &owner_d, &snap_gun);
+    assert_eq!(
+        (
+            done["targets_version"].as_i64(),
+            done["snapshot_version"].as_i64()
+        ),
+        (Some(3), Some(3)),
+        "{done}"
+    );
+
     // Runbook step 2: the stock CLI works for the owner again.
     let file = owner_a.trust_dir.path().join("next.bin");
     std::fs::write(&file, b"next release").unwrap();
-    for (owner, gun) in [(&owner_a, &targets_gun), (&owner_b, &root_gun)] {
+    for (owner, gun) in [
+        (&owner_a, &targets_gun),
+        (&owner_b, &root_gun),
+        (&owner_d, &snap_gun),
+    ] {
         owner.ok(&["add", "-p", gun, "next", file.to_str().unwrap()]);
     }
 
@@ -398,7 +468,9 @@ fn notary_runbook(url: &str, ca: &Path, admin: Option<(&Path, u16)>) {
     for (reader, gun) in [
         (&fresh, &targets_gun),
         (&fresh, &root_gun),
+        (&fresh, &snap_gun),
         (&cached, &targets_gun),
+        (&cached, &snap_gun),
     ] {
         let out = reader.ok(&["list", gun]);
         assert!(out.contains("app") && out.contains("next"), "{out}");
@@ -537,7 +609,14 @@ fn docker_user_with_an_expired_cached_root_pulls_again() {
     // The owner signed `1` with a root that expires soon.
     let client = TrustClient::new(&notary_url, &std::fs::read(&stack.ca).unwrap()).unwrap();
     let rt = runtime();
-    let doomed = upload_doomed(&client, &rt, &repo, Doom::Root, &[("1", size, digest)]);
+    let doomed = upload_doomed(
+        &client,
+        &rt,
+        &repo,
+        Doom::Root,
+        false,
+        &[("1", size, digest)],
+    );
 
     // The user pulls under content trust while it is valid: the root is cached.
     cli.ok(&notary_url, &["pull", &format!("{repo}:1")]);
@@ -562,4 +641,55 @@ fn docker_user_with_an_expired_cached_root_pulls_again() {
         out.contains("Pull (1 of 1)") || out.contains(&repo),
         "{out}"
     );
+}
+
+#[test]
+fn background_tasks_run_on_mariadb() {
+    if require(&[&our_bin("notary-server"), &our_bin("notary-signer")]) {
+        return;
+    }
+    let stack = PeerStack::start(&StackSpec {
+        server_bin: our_bin("notary-server"),
+        signer_bin: our_bin("notary-signer"),
+        server_port: 24564,
+        signer_port: 28064,
+        db_prefix: "e2e_exp_tasks".into(),
+        reset_db: true,
+        env: vec![(
+            "SERVER_EXTRA_JSON".into(),
+            r#""expiry": {"resign_interval_seconds": 1, "metrics_interval_seconds": 1}"#.into(),
+        )],
+    });
+    let gun = format!("e2e.example.com/expiry/tasks-{}", random_suffix());
+    let owner = NotaryCli::new(&stack.url, &stack.ca);
+    owner.ok(&["init", &gun]);
+    owner.ok(&["publish", &gun]);
+    // The re-signing task takes its lease in the database (a pass a second), and the
+    // metrics task refreshes the gauges, which count this GUN.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let holder = Command::new("mariadb")
+            .args(["-uroot", "-N", "-e"])
+            .arg("SELECT holder FROM e2e_exp_tasks_server.server_leases WHERE name = 'expiry-resign'")
+            .output()
+            .expect("mariadb");
+        let holder = String::from_utf8_lossy(&holder.stdout).trim().to_owned();
+        let (status, metrics) = get(&format!("{}/metrics", stack.url), &stack.ca);
+        assert_eq!(status, 200);
+        let counted = metrics.contains(
+            "notary_server_expiry_guns{kind=\"metadata\",role=\"timestamp\",window=\"30d\"} 1",
+        );
+        if !holder.is_empty() && counted {
+            assert!(
+                holder.contains('/'),
+                "holder names host/pid/random: {holder}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lease holder {holder:?}, metrics:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

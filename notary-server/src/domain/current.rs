@@ -47,17 +47,26 @@ struct Due {
     snapshot: chrono::DateTime<chrono::Utc>,
 }
 
+/// What a re-sign wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resigned {
+    /// A new timestamp.
+    pub timestamp: bool,
+    /// A new snapshot (with it).
+    pub snapshot: bool,
+}
+
 /// Re-signs `gun`'s timestamp if it expires before `timestamp_before`, and its snapshot if
 /// that expires before `snapshot_before` and the server holds the snapshot key (a snapshot
 /// the owner signs is left to the owner until it has actually expired, when reads fail
-/// anyway). Returns whether anything was written. The background task of
+/// anyway). Returns what was written. The background task of
 /// [`crate::expiry::resign`] calls this so that server-held roles never come close to expiry.
 pub async fn resign_ahead(
     ctx: &Ctx<'_>,
     gun: &str,
     timestamp_before: chrono::DateTime<chrono::Utc>,
     snapshot_before: chrono::DateTime<chrono::Utc>,
-) -> Result<bool, DomainError> {
+) -> Result<Resigned, DomainError> {
     let due = Due {
         timestamp: timestamp_before.max(ctx.now),
         snapshot: snapshot_before.max(ctx.now),
@@ -70,7 +79,7 @@ async fn with_retries(
     gun: &str,
     role: &str,
     due: Due,
-) -> Result<(Option<StoredFile>, bool), DomainError> {
+) -> Result<(Option<StoredFile>, Resigned), DomainError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -86,9 +95,9 @@ async fn regenerate_once(
     gun: &str,
     role: &str,
     due: Due,
-) -> Result<(Option<StoredFile>, bool), DomainError> {
+) -> Result<(Option<StoredFile>, Resigned), DomainError> {
     let Some(timestamp) = ctx.store.get_latest(gun, roles::TIMESTAMP).await? else {
-        return Ok((None, false));
+        return Ok((None, Resigned::default()));
     };
     let pick = |ts: StoredFile, snap: StoredFile| {
         if role == roles::TIMESTAMP {
@@ -105,7 +114,7 @@ async fn regenerate_once(
                 .store
                 .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
                 .await?;
-            return Ok((snapshot.map(|s| pick(timestamp, s)), false));
+            return Ok((snapshot.map(|s| pick(timestamp, s)), Resigned::default()));
         }
     }
     let ts = parse_stored(&timestamp)
@@ -125,7 +134,7 @@ async fn regenerate_once(
         .get_checksum(gun, roles::SNAPSHOT, &snapshot_sha)
         .await?
     else {
-        return Ok((None, false));
+        return Ok((None, Resigned::default()));
     };
     let snap = parse_stored(&snapshot)
         .and_then(|f| f.snapshot().map_err(|e| Corrupt(e.to_string())))
@@ -144,7 +153,7 @@ async fn regenerate_once(
             let until = ts.common.expires.min(snap.common.expires);
             cache.put_memo_fresh(&timestamp.sha256, &snapshot_sha, until);
         }
-        return Ok((Some(pick(timestamp, snapshot)), false));
+        return Ok((Some(pick(timestamp, snapshot)), Resigned::default()));
     }
 
     // Sign with the keys named by the current root: the one the snapshot certifies.
@@ -180,16 +189,27 @@ async fn regenerate_once(
         .await
         {
             Ok(made) => Some(made),
-            // Not yet expired and signed by its owner: not the server's to re-sign.
-            Err(SignFailure::NotHeld(_)) if !snapshot_expired => None,
+            // Signed by its owner: not the server's to re-sign. An expired one is still
+            // served (with a fresh timestamp when that is due): clients then report the
+            // expired snapshot, where Go answers 500 and they learn nothing.
+            Err(SignFailure::NotHeld(m)) => {
+                if snapshot_expired {
+                    tracing::info!(%gun, reason = %m, "snapshot expired and is signed by its owner; serving it as stored");
+                }
+                None
+            }
             Err(e) => return Err(sign_error(e)),
         }
     } else {
         None
     };
     if made.is_none() && !timestamp_stale {
-        return Ok((Some(pick(timestamp, snapshot)), false));
+        return Ok((Some(pick(timestamp, snapshot)), Resigned::default()));
     }
+    let written = Resigned {
+        timestamp: true,
+        snapshot: made.is_some(),
+    };
     let snapshot_bytes = match made {
         Some((bytes, version)) => {
             writes.push(MetaUpdate {
@@ -220,7 +240,10 @@ async fn regenerate_once(
         (roles::SNAPSHOT, sha256_hex(&snapshot_bytes))
     };
     // Read back what was written, so the caller gets the stored row (and its times).
-    Ok((ctx.store.get_checksum(gun, wanted_role, &sha).await?, true))
+    Ok((
+        ctx.store.get_checksum(gun, wanted_role, &sha).await?,
+        written,
+    ))
 }
 
 fn corrupt(e: Corrupt) -> DomainError {

@@ -46,7 +46,7 @@ use serde::ser::SerializeMap;
 
 use crate::storage::{MetaStore, StoreError};
 
-pub use current::{current_timestamp_or_snapshot, resign_ahead};
+pub use current::{current_timestamp_or_snapshot, resign_ahead, Resigned};
 pub use keys::{get_or_create_key, rotate_key};
 pub use update::{apply_update, NO_ROOT_MSG, NO_SNAPSHOT_KEY_MSG, NO_TIMESTAMP_KEY_MSG};
 

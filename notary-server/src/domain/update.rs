@@ -245,14 +245,15 @@ impl Check {
             let memo = memo.filter(|t| t.raw() == stored.data.as_slice());
             let loaded = match &memo {
                 Some(trusted) => self.builder.load_trusted_root(trusted, 1, true),
-                None => self.builder.load(roles::ROOT, &stored.data, 1, true).or_else(|e| {
-                    // An expired root certificate: still the root this GUN's owner holds the
-                    // keys of, and the one a repair must be signed under (rescue, issue 14).
-                    tracing::info!(gun = %self.builder.gun(), error = %e, "stored root no longer validates at this time; loading it for the owner's repair");
-                    self.builder = RepoBuilder::new(self.builder.gun(), self.builder.now());
-                    self.builder.load_stored_root(&stored.data, 1)
-                }),
-            };
+                None => self.builder.load(roles::ROOT, &stored.data, 1, true),
+            }
+            .or_else(|e| {
+                // An expired root certificate: still the root this GUN's owner holds the keys
+                // of, and the one a repair must be signed under (rescue, issue 14).
+                tracing::info!(gun = %self.builder.gun(), error = %e, "stored root no longer validates at this time; loading it for the owner's repair");
+                self.builder = RepoBuilder::new(self.builder.gun(), self.builder.now());
+                self.builder.load_stored_root(&stored.data, 1)
+            });
             loaded.map_err(|_| UpdateError::Invalid(None))?;
             if !memo.is_some_and(|t| t.holds_for(self.builder.gun(), self.builder.now())) {
                 self.newly_trusted = self.builder.trusted_root();

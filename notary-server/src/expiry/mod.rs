@@ -181,6 +181,21 @@ pub struct Repair {
     pub command: Option<String>,
 }
 
+/// `s` as one shell word: bare when it holds only characters no shell treats specially
+/// (what GUNs are made of), else single-quoted. GUNs only exclude `*`, so a pasted repair
+/// command must not let one run anything.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | ':' | '-' | '_' | '@' | '+')
+        });
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// The owner's repair of an expired (or soon expiring) root, targets or owner-signed
 /// snapshot: the stock clients cannot publish over those once expired (see
 /// `notary-migrate rescue`, docs/expiry.md).
@@ -209,6 +224,8 @@ pub fn repair(
         who_can_fix: "owner",
         command: Some(command),
     };
+    let quoted = shell_word(gun);
+    let gun = quoted.as_str();
     let rescue = rescue_command(gun, days_left);
     match (role, kind) {
         ("timestamp", _) => server,
@@ -286,6 +303,18 @@ mod tests {
         assert_eq!(cert.key_id, "abc");
         assert_eq!(cert.subject, "example.com/app");
         assert_eq!(cert.expires.date_naive().to_string(), "2030-06-01");
+    }
+
+    #[test]
+    fn commands_quote_odd_guns() {
+        assert_eq!(shell_word("docker.io/library/app"), "docker.io/library/app");
+        assert_eq!(shell_word("a b;rm -rf x"), "'a b;rm -rf x'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        let fix = repair("a$(x)", "targets", Kind::Metadata, false, 1, false);
+        assert!(fix
+            .command
+            .unwrap()
+            .starts_with("notary witness 'a$(x)' targets"));
     }
 
     #[test]

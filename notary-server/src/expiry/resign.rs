@@ -148,18 +148,35 @@ impl Resigner {
         let timestamp_before = now + self.settings.timestamp_margin;
         let snapshot_before = now + self.settings.snapshot_margin;
         let mut guns: Vec<String> = Vec::new();
-        for (role, before) in [
-            ("timestamp", timestamp_before),
-            ("snapshot", snapshot_before),
-        ] {
-            let rows = self
-                .store
-                .expiring(before, Some(role.to_owned()), None, self.settings.batch)
-                .await?;
-            for row in rows {
-                if !guns.contains(&row.gun) {
-                    guns.push(row.gun);
-                }
+        let timestamps = self
+            .store
+            .expiring(
+                timestamp_before,
+                Some("timestamp".to_owned()),
+                None,
+                self.settings.batch,
+            )
+            .await?;
+        guns.extend(timestamps.into_iter().map(|r| r.gun));
+        // Snapshots the owner signs would stay first in line on every pass (nothing the
+        // server can do for them), so only those whose key the server made are candidates.
+        // A snapshot key made before that record (by Go) is re-signed on read once expired.
+        let snapshots = self
+            .store
+            .expiring(
+                snapshot_before,
+                Some("snapshot".to_owned()),
+                None,
+                self.settings.batch,
+            )
+            .await?;
+        for row in snapshots {
+            if guns.contains(&row.gun) {
+                continue;
+            }
+            let keys = self.store.server_keys_of(&row.gun).await?;
+            if keys.iter().any(|(_, role)| role == "snapshot") {
+                guns.push(row.gun);
             }
         }
         report.candidates = guns.len();
@@ -170,11 +187,15 @@ impl Resigner {
             now,
             actor: Actor::server(),
         };
+        let mut snapshots = 0;
         for gun in &guns {
             match resign_ahead(&ctx, gun, timestamp_before, snapshot_before).await {
-                Ok(true) => report.resigned += 1,
-                // Nothing of the server's to do: a snapshot its owner signs.
-                Ok(false) => {}
+                Ok(done) if done.timestamp => {
+                    report.resigned += 1;
+                    snapshots += u64::from(done.snapshot);
+                }
+                // Nothing of the server's to do.
+                Ok(_) => {}
                 Err(e) => {
                     report.failed += 1;
                     tracing::warn!(%gun, error = %e, "re-signing ahead of expiry failed");
@@ -183,6 +204,7 @@ impl Resigner {
         }
         if let Some(metrics) = &self.metrics {
             metrics.observe_resigned("timestamp", report.resigned as u64);
+            metrics.observe_resigned("snapshot", snapshots);
         }
         if report.candidates > 0 {
             tracing::info!(
@@ -211,7 +233,7 @@ impl Resigner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::apply_update;
     use crate::storage::{get_current, MetaStore};
@@ -226,10 +248,21 @@ mod tests {
     ) -> (SqlStore, Arc<dyn CryptoService>) {
         let store = SqlStore::open_sqlite(&dir.join("s.db")).unwrap();
         store.run_migrations().unwrap();
+        let crypto = upload_into(&store, repo, at).await;
+        (store, crypto)
+    }
+
+    /// Uploads `repo` (server-managed snapshot) into `store` at `at`; returns a signer
+    /// holding its snapshot and timestamp keys.
+    async fn upload_into(
+        store: &SqlStore,
+        repo: &TestRepo,
+        at: DateTime<Utc>,
+    ) -> Arc<dyn CryptoService> {
         let crypto: Arc<dyn CryptoService> = Arc::new(repo.server_crypto());
         let files = repo.build();
         let ctx = Ctx {
-            store: &store,
+            store,
             crypto: crypto.as_ref(),
             key_type: KeyType::Ecdsa,
             now: at,
@@ -240,7 +273,7 @@ mod tests {
             ("targets".to_owned(), files.targets["targets"].clone()),
         ];
         apply_update(&ctx, &repo.gun, parts).await.unwrap();
-        (store, crypto)
+        crypto
     }
 
     fn settings() -> ResignSettings {
@@ -253,11 +286,20 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn timestamps_inside_the_margin_are_resigned_once_by_one_replica() {
         let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+        store.run_migrations().unwrap();
+        resign_pass_on(&store).await;
+    }
+
+    /// One re-signing pass and the lease between two replicas, on an empty migrated store
+    /// (run on MySQL and PostgreSQL by `storage::tests::expiry`).
+    pub(crate) async fn resign_pass_on(store: &SqlStore) {
+        let store = store.clone();
         let now = Utc::now();
         // Uploaded eight days ago: its 14-day timestamp has six days left, inside the
         // default seven-day margin. A second GUN, uploaded now, is outside it.
         let old = TestRepo::new_at("example.com/old", now - chrono::Duration::days(8));
-        let (store, crypto) = uploaded(dir.path(), &old, old.now).await;
+        let crypto = upload_into(&store, &old, old.now).await;
         let fresh = TestRepo::new_at("example.com/fresh", now);
         {
             let ctx = Ctx {
@@ -334,6 +376,44 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(snap.version, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshots_their_owner_signs_are_not_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let at = now - chrono::Duration::days(3 * 365 - 20);
+        let repo = TestRepo::new_at("example.com/owner", at);
+        let store = SqlStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+        store.run_migrations().unwrap();
+        // The signer holds the timestamp key only; the owner uploads the snapshot.
+        let crypto = Arc::new(notary_tuf::MemoryCryptoService::new());
+        crypto.add_key(repo.timestamp_key.clone(), &repo.gun, "timestamp");
+        let files = repo.build();
+        let ctx = |now| Ctx {
+            store: &store,
+            crypto: crypto.as_ref(),
+            key_type: KeyType::Ecdsa,
+            now,
+            actor: Actor::server(),
+        };
+        let parts = vec![
+            ("root".to_owned(), files.root.clone()),
+            ("targets".to_owned(), files.targets["targets"].clone()),
+            ("snapshot".to_owned(), files.snapshot.clone()),
+        ];
+        apply_update(&ctx(at), &repo.gun, parts).await.unwrap();
+        // A read yesterday got a fresh timestamp; the snapshot has 20 days left.
+        crate::domain::current_timestamp_or_snapshot(
+            &ctx(now - chrono::Duration::days(1)),
+            &repo.gun,
+            "timestamp",
+        )
+        .await
+        .unwrap();
+        let r = Resigner::new(store.clone(), crypto.clone(), KeyType::Ecdsa, settings());
+        let report = r.pass(now).await.unwrap();
+        assert_eq!((report.candidates, report.resigned), (0, 0), "{report:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@
 //!   `1d`, `7d`, `30d`, `90d` (cumulative, expired excluded), and
 //!   `notary_server_expiry_soonest_timestamp_seconds{role,kind}`: fixed label sets whatever
 //!   the number of GUNs, refreshed by [`crate::expiry::watch`];
+//! - `notary_server_expiry_refresh_duration_seconds`: time of each refresh of those gauges;
 //! - `notary_server_expiry_resigned_total{role}`: timestamps and snapshots the background
 //!   task re-signed ahead of expiry ([`crate::expiry::resign`]).
 //!
@@ -53,6 +54,7 @@ pub struct Metrics {
     pool_source: Arc<RwLock<Option<PoolSource>>>,
     expiry_guns: IntGaugeVec,
     expiry_soonest: IntGaugeVec,
+    expiry_refresh: prometheus::Histogram,
     resigned: IntCounterVec,
 }
 
@@ -140,6 +142,15 @@ impl Metrics {
             &["role", "kind"],
         )
         .expect("valid metric definition");
+        let expiry_refresh = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "refresh_duration_seconds",
+                "Time to refresh the expiry gauges from the inventory.",
+            )
+            .namespace("notary_server")
+            .subsystem("expiry"),
+        )
+        .expect("valid metric definition");
         let resigned = IntCounterVec::new(
             Opts::new(
                 "resigned_total",
@@ -157,6 +168,7 @@ impl Metrics {
             Box::new(pool.clone()),
             Box::new(expiry_guns.clone()),
             Box::new(expiry_soonest.clone()),
+            Box::new(expiry_refresh.clone()),
             Box::new(resigned.clone()),
         ] {
             registry.register(family).expect("fresh registry");
@@ -170,6 +182,7 @@ impl Metrics {
             pool_source: Arc::new(RwLock::new(None)),
             expiry_guns,
             expiry_soonest,
+            expiry_refresh,
             resigned,
         }
     }
@@ -196,6 +209,11 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// Records how long one refresh of the expiry gauges took.
+    pub fn observe_expiry_refresh(&self, seconds: f64) {
+        self.expiry_refresh.observe(seconds);
     }
 
     /// Counts roles re-signed by the background task.

@@ -3,10 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::server_leases;
-use super::sql::{map_error, run_own_ddl, SqlStore};
+use super::sql::{map_error, run_own_ddl, AnyConnection, SqlStore};
 use super::StoreError;
 
 impl SqlStore {
@@ -27,7 +26,8 @@ impl SqlStore {
 
     /// Takes lease `name` for `holder` until `until` when it is free, expired, or already
     /// `holder`'s (a renewal). Returns whether `holder` now holds it. The update and the
-    /// insert are each atomic, so of two replicas racing for a free lease exactly one wins.
+    /// insert are each atomic, so of two replicas racing for a free lease exactly one wins
+    /// (MySQL counts matched rows here: diesel sets `CLIENT_FOUND_ROWS`).
     pub async fn lease_acquire(
         &self,
         name: &str,
@@ -49,19 +49,28 @@ impl SqlStore {
             if taken > 0 {
                 return Ok(true);
             }
-            match diesel::insert_into(l::server_leases)
-                .values((
-                    l::name.eq(&name),
-                    l::holder.eq(&holder),
-                    l::expires.eq(until.naive_utc()),
-                ))
-                .execute(conn)
-            {
-                Ok(_) => Ok(true),
-                // Held by another replica, and not expired.
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-                Err(e) => Err(map_error(e)),
+            // Held by another replica (and not expired) when the row exists: the insert
+            // then adds nothing, without a duplicate-key error in the database's log.
+            let row = (
+                l::name.eq(&name),
+                l::holder.eq(&holder),
+                l::expires.eq(until.naive_utc()),
+            );
+            let inserted = match conn {
+                AnyConnection::Mysql(c) => diesel::insert_or_ignore_into(l::server_leases)
+                    .values(row)
+                    .execute(c),
+                AnyConnection::Sqlite(c) => diesel::insert_into(l::server_leases)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(c),
+                AnyConnection::Pg(c) => diesel::insert_into(l::server_leases)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(c),
             }
+            .map_err(map_error)?;
+            Ok(inserted > 0)
         })
         .await
     }

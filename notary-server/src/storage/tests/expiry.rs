@@ -134,11 +134,68 @@ async fn backfill_rebuilds_from_current_metadata(store: &SqlStore) {
     assert_eq!(rows[0].role, "timestamp");
 }
 
+/// The metrics' summary (its literal-time SQL) and the re-signing lease, per backend.
+async fn summary_and_lease(store: &SqlStore) {
+    let now = Utc::now();
+    store
+        .update_many(
+            "example.com/sum/a",
+            vec![
+                update("targets", 1, &file("Targets", 1, -1)),
+                update("timestamp", 1, &file("Timestamp", 1, 3)),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .update_many(
+            "example.com/sum/b",
+            vec![
+                update("targets", 1, &file("Targets", 1, 20)),
+                update("targets/releases", 1, &file("Targets", 1, 60)),
+            ],
+        )
+        .await
+        .unwrap();
+    let summary = store.expiry_summary(now).await.unwrap();
+    let get = |role: &str| {
+        summary
+            .iter()
+            .find(|s| s.role == role && s.kind == "metadata")
+            .unwrap()
+            .clone()
+    };
+    let targets = get("targets");
+    assert_eq!((targets.expired, targets.within), (1, [0, 0, 1, 1]));
+    assert!(targets.soonest.unwrap() < now);
+    assert_eq!(get("timestamp").within, [0, 1, 1, 1]);
+    assert_eq!(get("delegation").within, [0, 0, 0, 1]);
+    assert_eq!(get("root").soonest, None);
+
+    // Lease: one holder at a time; renewals; take-over once lapsed.
+    let until = now + Duration::seconds(60);
+    assert!(store.lease_acquire("job", "a", now, until).await.unwrap());
+    assert!(!store.lease_acquire("job", "b", now, until).await.unwrap());
+    assert!(
+        store.lease_acquire("job", "a", now, until).await.unwrap(),
+        "renewal with the same values"
+    );
+    let later = now + Duration::seconds(61);
+    assert!(store
+        .lease_acquire("job", "b", later, later + Duration::seconds(60))
+        .await
+        .unwrap());
+    assert!(!store.lease_acquire("job", "a", later, later).await.unwrap());
+    assert_eq!(store.lease_holder("job").await.unwrap().unwrap().0, "b");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_inventory_follows_updates() {
     let db = SqliteDb::new();
     inventory_follows_updates(&db.store).await;
     backfill_rebuilds_from_current_metadata(&db.store).await;
+    let db = SqliteDb::new();
+    summary_and_lease(&db.store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,6 +204,10 @@ async fn mysql_inventory_follows_updates() {
     let store = db.store.clone().unwrap();
     inventory_follows_updates(&store).await;
     backfill_rebuilds_from_current_metadata(&store).await;
+    let Some(db) = MysqlDb::create() else { return };
+    summary_and_lease(&db.store.clone().unwrap()).await;
+    let Some(db) = MysqlDb::create() else { return };
+    crate::expiry::resign::tests::resign_pass_on(&db.store.clone().unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,4 +216,8 @@ async fn postgres_inventory_follows_updates() {
     let store = db.sql_store();
     inventory_follows_updates(&store).await;
     backfill_rebuilds_from_current_metadata(&store).await;
+    let Some(db) = PgDb::create() else { return };
+    summary_and_lease(&db.sql_store()).await;
+    let Some(db) = PgDb::create() else { return };
+    crate::expiry::resign::tests::resign_pass_on(&db.sql_store()).await;
 }
