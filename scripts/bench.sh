@@ -19,6 +19,9 @@
 #        OURS_BIN_DIR         take notary-server/notary-signer from here instead of building
 #                             them (e.g. to compare two builds)
 #        BENCH_RESTART_GO [1]  restart the Go server when it crashes (0: leave it dead)
+#        BENCH_LOG_LEVEL [info]  log level of both servers (info: the operators' level, one
+#                             line per request); nginx then writes its access log too (to a
+#                             file, buffered), else neither side logs requests
 #        BENCH_POSTGRES [0]   1: also run ours on PostgreSQL (tests/harness/start-postgres.sh,
 #                             127.0.0.1:5433; OURS_PG_PORT/OURS_PG_SIGNER_PORT [24475/27975])
 #                             as column "ours-pg", with the ratio ours-pg/ours
@@ -42,6 +45,7 @@ OURS_REPLICA_PORT="${OURS_REPLICA_PORT:-24474}"
 OURS_PG_PORT="${OURS_PG_PORT:-24475}"
 OURS_PG_SIGNER_PORT="${OURS_PG_SIGNER_PORT:-27975}"
 BENCH_POSTGRES="${BENCH_POSTGRES:-0}"
+BENCH_LOG_LEVEL="${BENCH_LOG_LEVEL:-info}"
 SCALE=0
 if [ "${1:-}" = "--scale" ]; then
     SCALE="${2:-100000}"
@@ -88,10 +92,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Both stacks log at error level so neither pays for per-request log lines.
+# Both stacks log at BENCH_LOG_LEVEL: at info (the operators' level) every request costs a
+# log line on both, and nginx writes its access log.
 log "starting the Go reference on :$GO_PORT"
 SERVER_PORT=$GO_PORT SIGNER_PORT=$GO_SIGNER_PORT SERVER_DB=bench_go_server \
-    SIGNER_DB=bench_go_signer LOG_LEVEL=error RESET_DB=1 \
+    SIGNER_DB=bench_go_signer LOG_LEVEL="$BENCH_LOG_LEVEL" RESET_DB=1 \
     "$HARNESS/start-pair.sh" "$W/go" >/dev/null
 # Debian's notary-server 0.7.0 can die under concurrent requests ("fatal error: concurrent
 # map writes" in its metadata cache, server/storage/tuf_store.go). Unless BENCH_RESTART_GO=0,
@@ -119,14 +124,14 @@ if [ "${BENCH_RESTART_GO:-1}" != 0 ]; then
 fi
 log "starting ours on :$OURS_PORT"
 SERVER_PORT=$OURS_PORT SIGNER_PORT=$OURS_SIGNER_PORT SERVER_DB=bench_ours_server \
-    SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
+    SIGNER_DB=bench_ours_signer LOG_LEVEL="$BENCH_LOG_LEVEL" RESET_DB=1 \
     NOTARY_SERVER_BIN="$OURS_BIN/notary-server" NOTARY_SIGNER_BIN="$OURS_BIN/notary-signer" \
     "$HARNESS/start-pair.sh" "$W/ours" >/dev/null
 PG_TARGET=()
 if [ "$BENCH_POSTGRES" = 1 ]; then
     log "starting ours on PostgreSQL on :$OURS_PG_PORT"
     DB_BACKEND=postgres SERVER_PORT=$OURS_PG_PORT SIGNER_PORT=$OURS_PG_SIGNER_PORT \
-        SERVER_DB=bench_ours_server SIGNER_DB=bench_ours_signer LOG_LEVEL=error RESET_DB=1 \
+        SERVER_DB=bench_ours_server SIGNER_DB=bench_ours_signer LOG_LEVEL="$BENCH_LOG_LEVEL" RESET_DB=1 \
         NOTARY_SERVER_BIN="$OURS_BIN/notary-server" NOTARY_SIGNER_BIN="$OURS_BIN/notary-signer" \
         "$HARNESS/start-pair.sh" "$W/ours-pg" >/dev/null
     PG_TARGET=(--target "ours-pg=https://127.0.0.1:$OURS_PG_PORT" --pids "$(
@@ -134,6 +139,12 @@ if [ "$BENCH_POSTGRES" = 1 ]; then
 fi
 
 NGINX_ARGS=()
+if [ "$BENCH_LOG_LEVEL" = info ] || [ "$BENCH_LOG_LEVEL" = debug ]; then
+    # What nginx operators run: the combined access log, written through a buffer.
+    NGINX_ACCESS_LOG="access_log $W/nginx/access.log combined buffer=64k flush=1s;"
+else
+    NGINX_ACCESS_LOG="access_log off;"
+fi
 if command -v nginx >/dev/null; then
     log "starting nginx on :$NGINX_PORT"
     mkdir -p "$W/nginx/www"
@@ -145,7 +156,7 @@ pid $W/nginx/nginx.pid;
 error_log $W/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    $NGINX_ACCESS_LOG
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;

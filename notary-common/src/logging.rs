@@ -5,7 +5,11 @@
 //!   rejects it. The default is `error`, as in Go.
 //! - `-logf` selects the format: `json` (Go's default: `{"level":..,"msg":..,"time":..}`),
 //!   `logfmt` (`time=... level=info msg="..." key=value`) or `text` (tracing's own).
-//! - Output goes to stderr, like logrus.
+//! - Output goes to stderr, like logrus, through a buffered writer on its own thread
+//!   (`tracing_appender::non_blocking`): formatting stays on the request's thread, the write
+//!   does not, so a slow or blocked stderr never stalls a worker. When the buffer of
+//!   [`LOG_BUFFER_LINES`] lines is full, lines are dropped and counted
+//!   ([`LogHandle::dropped_lines`]) rather than waited for.
 //!
 //! - Fields of the spans an event happens in (e.g. the server's `request_id`) are printed
 //!   with the event's own, innermost span last; a field the event itself sets wins.
@@ -78,10 +82,27 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Changes the level of the installed subscriber at run time.
+/// Lines the log writer's buffer holds before it drops (and counts) new ones.
+pub const LOG_BUFFER_LINES: usize = 128_000;
+
+/// The installed writer's drop counter, for the metrics of whichever binary installed it.
+static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Log lines dropped so far because the writer's buffer was full (0 before [`init`]).
+pub fn dropped_log_lines() -> u64 {
+    DROPPED.get().map_or(0, |d| d.dropped_lines() as u64)
+}
+
+/// Changes the level of the installed subscriber at run time; the last clone dropped flushes
+/// the lines still buffered.
 #[derive(Clone)]
 pub struct LogHandle {
     handle: reload::Handle<LevelFilter, Registry>,
+    writer: Option<(
+        std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>,
+        tracing_appender::non_blocking::ErrorCounter,
+    )>,
 }
 
 impl fmt::Debug for LogHandle {
@@ -105,6 +126,13 @@ impl LogHandle {
     /// The current level.
     pub fn current(&self) -> LevelFilter {
         self.handle.clone_current().unwrap_or(LevelFilter::ERROR)
+    }
+
+    /// Log lines dropped because the writer's buffer was full.
+    pub fn dropped_lines(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map_or(0, |(_, dropped)| dropped.dropped_lines() as u64)
     }
 
     /// Sets the level.
@@ -152,7 +180,14 @@ pub fn init(level: LevelFilter, format: LogFormat) -> Result<LogHandle, LoggingE
         .with(filter)
         .with(noise)
         .with(SpanFieldsLayer);
-    let out = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    let _ = DROPPED.set(dropped.clone());
+    let out = tracing_subscriber::fmt::layer().with_writer(writer);
     let result = match format {
         LogFormat::Json => base
             .with(out.event_format(GoFormat { json: true }).boxed())
@@ -163,7 +198,10 @@ pub fn init(level: LevelFilter, format: LogFormat) -> Result<LogHandle, LoggingE
         LogFormat::Text => base.with(out.with_ansi(false).boxed()).try_init(),
     };
     result.map_err(|e| LoggingError::AlreadyInitialised(e.to_string()))?;
-    Ok(LogHandle { handle })
+    Ok(LogHandle {
+        handle,
+        writer: Some((std::sync::Arc::new(guard), dropped)),
+    })
 }
 
 /// logrus-style event formatter, JSON or logfmt.

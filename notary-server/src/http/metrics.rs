@@ -17,6 +17,8 @@
 //!   `notary_server_expiry_soonest_timestamp_seconds{role,kind}`: fixed label sets whatever
 //!   the number of GUNs, refreshed by [`crate::expiry::watch`];
 //! - `notary_server_expiry_refresh_duration_seconds`: time of each refresh of those gauges;
+//! - `notary_server_log_dropped_lines_total`: log lines dropped because the log writer's
+//!   buffer was full (the writer never blocks a worker; see `notary_common::logging`);
 //! - `notary_server_expiry_resigned_total{role}`: timestamps and snapshots the background
 //!   task re-signed ahead of expiry ([`crate::expiry::resign`]).
 //!
@@ -56,6 +58,8 @@ pub struct Metrics {
     expiry_soonest: IntGaugeVec,
     expiry_refresh: prometheus::Histogram,
     resigned: IntCounterVec,
+    log_dropped: prometheus::IntCounter,
+    log_dropped_seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -161,8 +165,18 @@ impl Metrics {
             &["role"],
         )
         .expect("valid metric definition");
+        let log_dropped = prometheus::IntCounter::with_opts(
+            Opts::new(
+                "dropped_lines_total",
+                "Log lines dropped because the log writer's buffer was full.",
+            )
+            .namespace("notary_server")
+            .subsystem("log"),
+        )
+        .expect("valid metric definition");
         for family in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(log_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(signer.clone()),
             Box::new(pool.clone()),
@@ -184,6 +198,8 @@ impl Metrics {
             expiry_soonest,
             expiry_refresh,
             resigned,
+            log_dropped,
+            log_dropped_seen: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
@@ -258,6 +274,14 @@ impl Metrics {
             self.pool
                 .with_label_values(&["idle"])
                 .set(i64::from(pool.idle));
+        }
+        // The writer counts drops itself; the counter follows it.
+        let dropped = notary_common::logging::dropped_log_lines();
+        let seen = self
+            .log_dropped_seen
+            .fetch_max(dropped, std::sync::atomic::Ordering::Relaxed);
+        if dropped > seen {
+            self.log_dropped.inc_by(dropped - seen);
         }
         let mut out = Vec::new();
         // Encoding gathered families into a Vec cannot fail.
