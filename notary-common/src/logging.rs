@@ -9,7 +9,7 @@
 //!   (`tracing_appender::non_blocking`): formatting stays on the request's thread, the write
 //!   does not, so a slow or blocked stderr never stalls a worker. When the buffer of
 //!   [`LOG_BUFFER_LINES`] lines is full, lines are dropped and counted
-//!   ([`LogHandle::dropped_lines`]) rather than waited for.
+//!   ([`dropped_log_lines`]) rather than waited for. [`flush`] writes out the rest at exit.
 //!
 //! - Fields of the spans an event happens in (e.g. the server's `request_id`) are printed
 //!   with the event's own, innermost span last; a field the event itself sets wins.
@@ -94,15 +94,23 @@ pub fn dropped_log_lines() -> u64 {
     DROPPED.get().map_or(0, |d| d.dropped_lines() as u64)
 }
 
-/// Changes the level of the installed subscriber at run time; the last clone dropped flushes
-/// the lines still buffered.
+/// The writer thread's guard: dropping it writes out what is buffered and stops the thread.
+/// Global rather than in [`LogHandle`], so that the binaries log their final error after
+/// everything else is gone, then call [`flush`].
+static GUARD: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// Writes out the buffered log lines and stops the writer thread. The binaries call it last,
+/// just before they exit; lines logged after it are dropped (and counted).
+pub fn flush() {
+    let guard = GUARD.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(guard);
+}
+
+/// Changes the level of the installed subscriber at run time.
 #[derive(Clone)]
 pub struct LogHandle {
     handle: reload::Handle<LevelFilter, Registry>,
-    writer: Option<(
-        std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>,
-        tracing_appender::non_blocking::ErrorCounter,
-    )>,
 }
 
 impl fmt::Debug for LogHandle {
@@ -126,13 +134,6 @@ impl LogHandle {
     /// The current level.
     pub fn current(&self) -> LevelFilter {
         self.handle.clone_current().unwrap_or(LevelFilter::ERROR)
-    }
-
-    /// Log lines dropped because the writer's buffer was full.
-    pub fn dropped_lines(&self) -> u64 {
-        self.writer
-            .as_ref()
-            .map_or(0, |(_, dropped)| dropped.dropped_lines() as u64)
     }
 
     /// Sets the level.
@@ -186,7 +187,7 @@ pub fn init(level: LevelFilter, format: LogFormat) -> Result<LogHandle, LoggingE
         .thread_name("log-writer")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
-    let _ = DROPPED.set(dropped.clone());
+    let _ = DROPPED.set(dropped);
     let out = tracing_subscriber::fmt::layer().with_writer(writer);
     let result = match format {
         LogFormat::Json => base
@@ -198,10 +199,8 @@ pub fn init(level: LevelFilter, format: LogFormat) -> Result<LogHandle, LoggingE
         LogFormat::Text => base.with(out.with_ansi(false).boxed()).try_init(),
     };
     result.map_err(|e| LoggingError::AlreadyInitialised(e.to_string()))?;
-    Ok(LogHandle {
-        handle,
-        writer: Some((std::sync::Arc::new(guard), dropped)),
-    })
+    *GUARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    Ok(LogHandle { handle })
 }
 
 /// logrus-style event formatter, JSON or logfmt.

@@ -198,14 +198,17 @@ fn main() -> ExitCode {
             }
         }
     });
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("notary-server: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The log writer runs on its own thread: what it still buffers goes out now.
+    logging::flush();
+    code
 }
 
 /// SIGUSR1 raises and SIGUSR2 lowers the log level, as in Go.

@@ -118,7 +118,7 @@ pub fn run() -> ExitCode {
     };
     let mut logging_ready = false;
     let result = runtime.block_on(run_cli(cli, &mut logging_ready));
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line on stderr either way: through the logger once it exists (so JSON log
@@ -130,7 +130,10 @@ pub fn run() -> ExitCode {
             }
             ExitCode::FAILURE
         }
-    }
+    };
+    // The log writer runs on its own thread: what it still buffers goes out now.
+    logging::flush();
+    code
 }
 
 async fn run_cli(cli: Cli, logging_ready: &mut bool) -> Result<(), SetupError> {
