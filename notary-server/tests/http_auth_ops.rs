@@ -86,8 +86,21 @@ impl Server {
         read_all(&mut s)
     }
 
+    /// The log so far. Lines are written by the server's log thread, a moment after the
+    /// request: read until the file has stopped growing (or 3 s passed).
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        let read =
+            || std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut last = read();
+        let mut stable = 0;
+        while stable < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = read();
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+        }
+        last
     }
 
     /// The JSON log lines.
