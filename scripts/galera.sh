@@ -94,7 +94,7 @@ node_pid() {
     [ -s "$f" ] || return 0
     pid="$(cat "$f")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
     [[ "$cmd" == *mariadbd*"--defaults-file=$(cnf "$1") "* ]] && echo "$pid"
     return 0
 }
@@ -119,19 +119,27 @@ wsrep_state() {
 }
 
 show_log() { # K
-    local f
     # stdout.log has what mariadbd says before it opens its error log (bad options, datadir).
-    for f in "$(ndir "$1")/stdout.log" "$(errlog "$1")"; do
-        [ -s "$f" ] || continue
+    local f="$(ndir "$1")/stdout.log"
+    if [ -s "$f" ]; then
+        echo "galera: last 6 lines of $f:" >&2
+        tail -n 6 "$f" >&2
+    fi
+    f="$(errlog "$1")"
+    if [ -s "$f" ]; then
         echo "galera: last 40 lines of $f:" >&2
         tail -n 40 "$f" >&2
-    done
+    fi
 }
 
 fail_node() { # K MESSAGE
     echo "galera: node $1: $2" >&2
     show_log "$1"
     exit 1
+}
+
+size_of() { # FILE: its size in bytes, 0 if missing
+    stat -c %s "$1" 2>/dev/null || echo 0
 }
 
 port_free() { # PORT
@@ -198,8 +206,9 @@ recover_position() { # K
     write_cnf "$k"
     : >"$log"
     chown -R "$RUN_AS:" "$(ndir "$k")"
-    if ! "$MARIADBD" --defaults-file="$(cnf "$k")" --wsrep-recover --log-error="$log" \
-        </dev/null >/dev/null 2>&1; then
+    # --skip-networking: the recovery run would otherwise bind the SQL port, too.
+    if ! "$MARIADBD" --defaults-file="$(cnf "$k")" --wsrep-recover --skip-networking \
+        --log-error="$log" </dev/null >/dev/null 2>&1; then
         echo "galera: node $k: mariadbd --wsrep-recover failed; $log:" >&2
         tail -n 30 "$log" >&2
         exit 1
@@ -213,10 +222,11 @@ recover_position() { # K
 # Options that give a stopped node K its position: nothing after a clean shutdown (grastate.dat
 # has the seqno), --wsrep-start-position after a crash, so it can rejoin by IST.
 start_position_opt() { # K
-    local seqno
+    local seqno pos
     seqno="$(grastate_get "$1" seqno)"
     if [ "$seqno" = "-1" ]; then
-        echo "--wsrep-start-position=$(recover_position "$1")"
+        pos="$(recover_position "$1")" # an assignment, so a failure stops us (errexit)
+        echo "--wsrep-start-position=$pos"
     fi
 }
 
@@ -224,8 +234,15 @@ start_position_opt() { # K
 # Starts node K with the extra mariadbd options given, in a session of its own (setsid: it is
 # the leader of its own process group, so it does not die with the caller's terminal and
 # `kill` can reach the SST helpers it spawns), then waits until it is Synced.
+#
+# A start that dies of "Address already in use" is retried (3 attempts). Our ports lie in
+# Linux's ephemeral range (32768-60999), so a client connection elsewhere on the host (a
+# benchmark hammering 127.0.0.1:3306, say) can hold one of them as its local port for a
+# moment. Seen here: a joiner could not open its IST listener, its donor then gave up with
+# "State transfer ... failed: No message of desired type" and the joiner aborted. The
+# listening-port check below cannot see such client sockets.
 launch() { # K EXTRA_OPTION...
-    local k="$1" p
+    local k="$1" p attempt log_off out_off pid
     shift
     [ -z "$(node_pid "$k")" ] || die "node $k already runs (pid $(node_pid "$k"))"
     for p in "$(sql_port "$k")" "$(gcomm_port "$k")" "$(ist_port "$k")" "$(sst_port "$k")"; do
@@ -234,20 +251,35 @@ launch() { # K EXTRA_OPTION...
     write_cnf "$k"
     # A joiner's datadir may be empty (its first SST fills it), but it must exist.
     mkdir -p "$(datadir "$k")"
-    chown -R "$RUN_AS:" "$(ndir "$k")"
-    rm -f "$(pidfile "$k")"
-    # --defaults-file must come first; mariadbd then reads no other option file.
-    setsid "$MARIADBD" --defaults-file="$(cnf "$k")" "$@" \
-        </dev/null >>"$(ndir "$k")/stdout.log" 2>&1 &
-    local launched=$!
-    say "node $k: started (pid $launched, SQL 127.0.0.1:$(sql_port "$k"), gcomm $(gcomm_port "$k"))${*:+ with $*}"
-    wait_synced "$k" "$launched"
+    for attempt in 1 2 3; do
+        chown -R "$RUN_AS:" "$(ndir "$k")"
+        rm -f "$(pidfile "$k")"
+        log_off="$(size_of "$(errlog "$k")")"
+        out_off="$(size_of "$(ndir "$k")/stdout.log")"
+        # --defaults-file must come first; mariadbd then reads no other option file.
+        setsid "$MARIADBD" --defaults-file="$(cnf "$k")" "$@" \
+            </dev/null >>"$(ndir "$k")/stdout.log" 2>&1 &
+        pid=$!
+        disown "$pid" # no "Aborted" job report from bash when a start fails
+        say "node $k: started (pid $pid, SQL 127.0.0.1:$(sql_port "$k"), gcomm $(gcomm_port "$k"))${*:+ with $*}"
+        wait_synced "$k" "$pid" && return 0
+        if [ "$attempt" -lt 3 ] &&
+            { tail -c +$((log_off + 1)) "$(errlog "$k")" 2>/dev/null
+              tail -c +$((out_off + 1)) "$(ndir "$k")/stdout.log" 2>/dev/null; } |
+            grep -a 'Address already in use' >/dev/null; then # no -q: SIGPIPE + pipefail
+            say "node $k: a port was in use by another socket (see $(errlog "$k")); retrying"
+            sleep 2
+            continue
+        fi
+        fail_node "$k" "mariadbd (pid $pid) exited during startup"
+    done
 }
 
+# Waits until node K (mariadbd PID) is Synced, ready and Primary; returns 1 if mariadbd exits.
 wait_synced() { # K PID
     local k="$1" pid="$2" st deadline=$((SECONDS + WAIT_S))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || fail_node "$k" "mariadbd (pid $pid) exited during startup"
+        kill -0 "$pid" 2>/dev/null || return 1
         st="$(wsrep_state "$k")"
         # shellcheck disable=SC2086
         set -- $st
