@@ -332,7 +332,7 @@ EOF
         local st
         st="$(wsrep_state "${running[0]}")"
         [[ "$st" == *" Primary" ]] ||
-            die "node ${running[0]} runs but is not in a Primary component ($st); stop it first"
+            die "node ${running[0]} runs but is not in a Primary component ($st): '$0 stop $DIR', then '$0 start $DIR' (bootstraps from the most advanced node)"
         for k in "${stopped[@]}"; do
             opt="$(start_position_opt "$k")"
             # shellcheck disable=SC2086
@@ -505,7 +505,8 @@ cmd_restart() { # K
         [ "$j" != "$k" ] && [ -n "$(node_pid "$j")" ] && [[ "$(wsrep_state "$j")" == *" Primary" ]] &&
             { other="$j"; break; }
     done
-    [ -n "$other" ] || die "no other node runs in a Primary component: use '$0 start $DIR'"
+    [ -n "$other" ] ||
+        die "no other node runs in a Primary component: '$0 stop $DIR', then '$0 start $DIR' (bootstraps from the most advanced node)"
     # A joiner keeps safe_to_bootstrap: 0 and its grastate.dat as the crash left it; only the
     # position matters, recovered from InnoDB when grastate.dat lost it (seqno -1).
     local opt
