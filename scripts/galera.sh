@@ -147,6 +147,14 @@ port_free() { # PORT
 }
 
 # --- configuration ---------------------------------------------------------------------------
+# SST failures met while writing this, and the setting that avoids each (docs/galera.md has the
+# log lines): mariadbd as root -> the joiner's rsync daemon writes as "nobody", "Permission
+# denied (13)", donor exit 255 (RUN_AS above); a shared or taken SST port (default 4444 for
+# every node, also scripts/run.sh's admin port) -> the rsync daemon cannot listen, exit 16
+# EBUSY (wsrep_sst_receive_address per node); an IST port taken -> the donor gives up with
+# ENOMSG (ist.recv_addr per node, plus the retry in launch). An "SST EINVAL" (22) reported
+# earlier was not reproduced: in these SST scripts 22 only comes from a bad --role or SSL
+# options.
 write_cnf() { # K
     local k="$1"
     cat >"$(cnf "$k")" <<EOF
