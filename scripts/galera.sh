@@ -17,8 +17,8 @@
 #   scripts/galera.sh ports   DIR       "K SQL_PORT SOCKET" per node, for test harnesses
 #
 # Ports of node K (1-based), fixed when DIR is first initialised (kept in DIR/cluster.env):
-#   SQL      GALERA_SQL_BASE   + K-1          default 33061, 33062, 33063
-#   gcomm    GALERA_GCOMM_BASE + 10*(K-1)     default 34567, 34577, 34587 (group communication)
+#   SQL      GALERA_SQL_BASE   + K-1          default 23061, 23062, 23063
+#   gcomm    GALERA_GCOMM_BASE + 10*(K-1)     default 23567, 23577, 23587 (group communication)
 #   IST      gcomm port + 1                   incremental state transfer receiver
 #   SST      gcomm port + 2                   rsync daemon of a joiner during a full SST
 # Galera's own default IST port is "gcomm port + 1" too, so neighbouring nodes must never use
@@ -28,7 +28,7 @@
 # notary_test_pw at '%', '127.0.0.1' and 'localhost', ALL PRIVILEGES WITH GRANT OPTION,
 # created through the cluster (so replicated to every node).
 #
-# Env: GALERA_SQL_BASE [33061]  GALERA_GCOMM_BASE [34567]  (only when DIR is initialised)
+# Env: GALERA_SQL_BASE [23061]  GALERA_GCOMM_BASE [23567]  (only when DIR is initialised)
 #      GALERA_WAIT [180] seconds a node may take to reach Synced (a full SST included)
 #      GALERA_STOP_WAIT [60] seconds after SIGTERM before SIGKILL
 #      GALERA_PROVIDER [/usr/lib/galera/libgalera_smm.so] (Debian's galera-4 package)
@@ -243,8 +243,8 @@ start_position_opt() { # K
 # the leader of its own process group, so it does not die with the caller's terminal and
 # `kill` can reach the SST helpers it spawns), then waits until it is Synced.
 #
-# A start that dies of "Address already in use" is retried (3 attempts). Our ports lie in
-# Linux's ephemeral range (32768-60999), so a client connection elsewhere on the host (a
+# A start that dies of "Address already in use" is retried (3 attempts). The default ports
+# lie below Linux's ephemeral range (32768-60999); bases inside it are a risk, since a client connection elsewhere on the host (a
 # benchmark hammering 127.0.0.1:3306, say) can hold one of them as its local port for a
 # moment. Seen here: a joiner could not open its IST listener, its donor then gave up with
 # "State transfer ... failed: No message of desired type" and the joiner aborted. The
@@ -321,8 +321,8 @@ cmd_start() {
     if [ ! -f "$DIR/cluster.env" ]; then
         cat >"$DIR/cluster.env" <<EOF
 N=$want
-SQL_BASE=${GALERA_SQL_BASE:-33061}
-GCOMM_BASE=${GALERA_GCOMM_BASE:-34567}
+SQL_BASE=${GALERA_SQL_BASE:-23061}
+GCOMM_BASE=${GALERA_GCOMM_BASE:-23567}
 EOF
     fi
     load_env
