@@ -4,7 +4,7 @@
 # certificate as a static-file baseline. Prints every figure and the ratios ours/Go and
 # ours/nginx. A benchmark, not a test: nothing here asserts timings.
 #
-# Usage: scripts/bench.sh                 (as root; takes ~4 minutes)
+# Usage: scripts/bench.sh                 (as root; takes ~8 minutes)
 #        scripts/bench.sh --scale [N]     also load N GUNs (default 100000) into our
 #                                         database and compare GET/publish/changefeed
 #                                         figures at 1,000 vs N GUNs (ours; ~5 more min)
@@ -22,12 +22,15 @@
 #        BENCH_LOG_LEVEL [info]  log level of both servers (info: the operators' level, one
 #                             line per request); nginx then writes its access log too (to a
 #                             file, buffered), else neither side logs requests
+#        BENCH_BIG [100,10000,100000]  big repositories: tags per GUN (docker-style entries,
+#                             sha256 only): GET targets.json (throughput, MB/s, server CPU
+#                             per request, against nginx), publishing one more tag (p50, peak
+#                             RSS) and the bytes a `notary lookup` moves; empty: skip
 #        BENCH_POSTGRES [0]   1: also run ours on PostgreSQL (tests/harness/start-postgres.sh,
 #                             127.0.0.1:5433; OURS_PG_PORT/OURS_PG_SIGNER_PORT [24475/27975])
 #                             as column "ours-pg", with the ratio ours-pg/ours
-# Needs: MariaDB, the Go notary (tests/harness/install.sh), wrk and nginx
-#        (apt-get install wrk nginx-light; both optional: without wrk the GET figures come
-#        from our own client only, without nginx there is no baseline column).
+# Needs: MariaDB and the Go notary (tests/harness/install.sh); installs wrk and nginx-light
+#        itself when they are missing.
 # Everything it starts is stopped by PID on exit; databases bench_{ours,go}_{server,signer}
 # are recreated on every run.
 set -euo pipefail
@@ -46,6 +49,7 @@ OURS_PG_PORT="${OURS_PG_PORT:-24475}"
 OURS_PG_SIGNER_PORT="${OURS_PG_SIGNER_PORT:-27975}"
 BENCH_POSTGRES="${BENCH_POSTGRES:-0}"
 BENCH_LOG_LEVEL="${BENCH_LOG_LEVEL:-info}"
+BENCH_BIG="${BENCH_BIG-100,10000,100000}"
 SCALE=0
 if [ "${1:-}" = "--scale" ]; then
     SCALE="${2:-100000}"
@@ -64,6 +68,8 @@ else
     OURS_BIN="$BIN"
 fi
 
+# The load generator and the static-file baseline (apt, once; skipped when present).
+"$ROOT/scripts/ensure-packages.sh" wrk nginx-light >/dev/null
 "$HARNESS/start-mariadb.sh" >/dev/null
 mkdir -p "$W"
 "$ROOT/certs/make-pki.sh" "$W/certs" >/dev/null
@@ -177,17 +183,26 @@ EOF
     nginx -c "$W/nginx/nginx.conf" -p "$W/nginx"
     for _ in $(seq 1 40); do [ -s "$W/nginx/nginx.pid" ] && break; sleep 0.25; done
     NGINX_PID="$(cat "$W/nginx/nginx.pid")"
-    NGINX_ARGS=(--nginx "https://127.0.0.1:$NGINX_PORT" --nginx-root "$W/nginx/www")
+    NGINX_ARGS=(--nginx "https://127.0.0.1:$NGINX_PORT" --nginx-root "$W/nginx/www"
+        --nginx-pid "$NGINX_PID")
 else
     log "nginx not installed: no static-file baseline"
 fi
 command -v wrk >/dev/null || log "wrk not installed: GET throughput from our own client only"
 
-pids() { echo "$1=$(cat "$W/$1/server.pid"):$(cat "$W/$1/signer.pid")"; }
+BIG_ARGS=()
+if [ -n "$BENCH_BIG" ]; then
+    BIG_ARGS=(--big "$BENCH_BIG")
+    if command -v notary >/dev/null; then
+        BIG_ARGS+=(--notary-cli "$(command -v notary)")
+    fi
+fi
+# PID files, not PIDs: the watchdog above restarts a crashed Go server under a new PID.
+pids() { echo "$1=$W/$1/server.pid:$W/$1/signer.pid"; }
 # shellcheck disable=SC2086
 "$BIN/notary-bench" compare --ca "$W/certs/root-ca.crt" \
     --target "ours=https://127.0.0.1:$OURS_PORT" --target "go=https://127.0.0.1:$GO_PORT" \
-    --pids "$(pids ours)" --pids "$(pids go)" "${PG_TARGET[@]}" "${NGINX_ARGS[@]}" \
+    --pids "$(pids ours)" --pids "$(pids go)" --db-pid /run/mysqld/mysqld.pid "${PG_TARGET[@]}" "${NGINX_ARGS[@]}" "${BIG_ARGS[@]}" \
     --seconds "$SECONDS_PER_PHASE" ${BENCH_ARGS:-}
 
 if [ -s "$W/go/restarts.log" ]; then

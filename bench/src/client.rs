@@ -382,6 +382,19 @@ impl Repo {
         parts
     }
 
+    /// Adds image tags to `role` the way `docker trust` writes them: the sha256 of a
+    /// manifest and its length, no sha512 (about 100 bytes a tag in `targets.json`). Not
+    /// staged: [`Repo::stage`] with no further targets signs them.
+    pub fn add_docker_tags(&mut self, role: &str, tags: impl IntoIterator<Item = String>) {
+        for tag in tags {
+            let manifest = format!("{{\"schemaVersion\":2,\"tag\":\"{tag}\"}}");
+            let mut meta = notary_tuf::metadata::FileMeta::from_bytes(manifest.as_bytes());
+            meta.hashes.retain(|alg, _| alg == "sha256");
+            meta.length = 1_573;
+            self.tuf.add_target_meta(role, &tag, meta);
+        }
+    }
+
     /// Signs the given targets roles (bumping the version of those already published) and,
     /// for a client-managed snapshot, a new snapshot over root and all targets roles.
     fn stage_roles(&mut self, changed: &[&str]) -> Vec<(String, Vec<u8>)> {

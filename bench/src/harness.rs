@@ -23,10 +23,49 @@ pub struct Server {
     pub name: String,
     /// Client for its URL.
     pub client: TrustClient,
-    /// notary-server PID, for RSS.
-    pub server_pid: Option<u32>,
-    /// notary-signer PID, for RSS.
-    pub signer_pid: Option<u32>,
+    /// notary-server process, for RSS and CPU.
+    pub server_pid: Option<PidSource>,
+    /// notary-signer process, for RSS and CPU.
+    pub signer_pid: Option<PidSource>,
+}
+
+impl Server {
+    /// The server's PID now.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server_pid.as_ref().and_then(PidSource::get)
+    }
+
+    /// The signer's PID now.
+    pub fn signer_pid(&self) -> Option<u32> {
+        self.signer_pid.as_ref().and_then(PidSource::get)
+    }
+}
+
+/// A process to measure: a PID, or a PID file read at each use (`scripts/bench.sh`
+/// restarts a crashed Go server under a new PID and rewrites its PID file).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PidSource {
+    /// A fixed PID.
+    Pid(u32),
+    /// A file holding the PID.
+    File(PathBuf),
+}
+
+impl PidSource {
+    /// A number is a PID, anything else a PID file's path.
+    pub fn parse(text: &str) -> PidSource {
+        text.parse()
+            .map(PidSource::Pid)
+            .unwrap_or_else(|_| PidSource::File(PathBuf::from(text)))
+    }
+
+    /// The PID (for a file, what it holds now).
+    pub fn get(&self) -> Option<u32> {
+        match self {
+            PidSource::Pid(pid) => Some(*pid),
+            PidSource::File(path) => std::fs::read_to_string(path).ok()?.trim().parse().ok(),
+        }
+    }
 }
 
 /// Benchmark parameters.
@@ -52,6 +91,8 @@ pub struct Options {
     pub server_snapshot: bool,
     /// nginx baseline: its URL and the document root it serves.
     pub nginx: Option<(TrustClient, PathBuf)>,
+    /// The database server both stacks share, for its CPU per publish.
+    pub db_pid: Option<PidSource>,
 }
 
 /// What an operation in a load loop ended with.
@@ -312,8 +353,17 @@ async fn bench_get(
 
 /// Reads `VmHWM` (peak RSS) of a process, in MiB.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmHWM:")
+}
+
+/// Resident set size of a process now, in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS:")
+}
+
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -419,10 +469,13 @@ pub async fn bench_server(server: &Server, opts: &Options, report: &mut Report) 
     let (lat, wall) = publish_phase(client, vec![first], opts.phase).await;
     record(report, name, "publish c1", lat, wall);
 
-    let pids: Vec<(&str, u32)> = [("server", server.server_pid), ("signer", server.signer_pid)]
-        .into_iter()
-        .filter_map(|(k, p)| p.map(|p| (k, p)))
-        .collect();
+    let pids: Vec<(&str, u32)> = [
+        ("server", server.server_pid()),
+        ("signer", server.signer_pid()),
+    ]
+    .into_iter()
+    .filter_map(|(k, p)| p.map(|p| (k, p)))
+    .collect();
     for (kind, pid) in &pids {
         if let Some(mib) = peak_rss_mib(*pid) {
             report.add(
@@ -439,6 +492,8 @@ pub async fn bench_server(server: &Server, opts: &Options, report: &mut Report) 
     // throughput on a machine whose cores the load generator shares.
     let cpu_before: Vec<Option<f64>> = pids.iter().map(|(_, pid)| cpu_ms(*pid)).collect();
     let client_before = cpu_ms_self();
+    let db_pid = opts.db_pid.as_ref().and_then(PidSource::get);
+    let db_before = db_pid.and_then(cpu_ms);
     let (lat, wall) = publish_phase(client, publish, opts.phase).await;
     let published = lat.count() as f64;
     record(
@@ -455,6 +510,7 @@ pub async fn bench_server(server: &Server, opts: &Options, report: &mut Report) 
             .map(|((kind, pid), before)| (*kind, before, cpu_ms(*pid)))
             .collect();
         rows.push(("load generator", client_before, cpu_ms_self()));
+        rows.push(("database", db_before, db_pid.and_then(cpu_ms)));
         for (kind, before, after) in rows {
             if let (Some(b), Some(a)) = (before, after) {
                 report.add(

@@ -7,6 +7,7 @@
 //! Binaries: `signer-bench` (gRPC signer) and `notary-bench` (HTTP server side by side
 //! with the Go reference; `scripts/bench.sh` runs everything).
 
+pub mod bigrepo;
 pub mod client;
 pub mod harness;
 pub mod report;

@@ -15,6 +15,10 @@ pub enum Unit {
     MiB,
     /// A plain count (informational).
     Count,
+    /// Microseconds (lower is better), e.g. CPU time per request.
+    Us,
+    /// Megabytes (10^6 bytes) per second (higher is better).
+    MBPerSec,
 }
 
 impl Unit {
@@ -24,6 +28,8 @@ impl Unit {
             Unit::Ms => "ms",
             Unit::MiB => "MiB",
             Unit::Count => "",
+            Unit::Us => "us",
+            Unit::MBPerSec => "MB/s",
         }
     }
 }
@@ -108,7 +114,7 @@ fn fmt_value(v: f64, unit: Unit) -> String {
     match unit {
         Unit::PerSec | Unit::Count => format!("{v:.0}"),
         Unit::Ms => format!("{v:.2}"),
-        Unit::MiB => format!("{v:.1}"),
+        Unit::MiB | Unit::Us | Unit::MBPerSec => format!("{v:.1}"),
     }
 }
 

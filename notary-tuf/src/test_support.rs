@@ -338,6 +338,15 @@ impl TestRepo {
             .insert(name.to_string(), FileMeta::from_bytes(content));
     }
 
+    /// Adds a target with the given metadata (e.g. sha256 only, as `docker trust` writes).
+    pub fn add_target_meta(&mut self, role: &str, name: &str, meta: FileMeta) {
+        self.targets
+            .get_mut(role)
+            .expect("role exists")
+            .targets
+            .insert(name.to_string(), meta);
+    }
+
     /// Adds delegation `name` to `parent` with a fresh `ecdsa` key and the given paths, and
     /// an empty targets file for it; returns the new key.
     pub fn add_delegation(&mut self, parent: &str, name: &str, paths: &[&str]) -> PrivateKey {

@@ -5,6 +5,7 @@
 #   notary              Go notary-server / notary-signer 0.7 (the reference pair) and the
 #                       stock `notary` CLI the conformance suite drives
 #   mariadb-server/-client   the database of the MariaDB stacks
+#   galera-4 rsync      the local Galera cluster of scripts/galera.sh (rsync: its state transfer)
 #   postgresql          the database of the PostgreSQL stacks (start-postgres.sh runs its own
 #                       cluster on 127.0.0.1:5433, never Debian's default one)
 #   openssl curl jq     PKI, raw HTTP checks, JSON inspection
@@ -30,7 +31,7 @@ repo="$(cd "$here/../.." && pwd)"
 
 packages=(
     notary
-    mariadb-server mariadb-client
+    mariadb-server mariadb-client galera-4 rsync
     postgresql
     openssl curl jq
     docker.io docker-registry busybox-static docker-compose

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+use notary_bench::bigrepo::{self, BigOptions};
 use notary_bench::client::TrustClient;
-use notary_bench::harness::{self, Options, Server};
+use notary_bench::harness::{self, Options, PidSource, Server};
 use notary_bench::report::Report;
 
 #[derive(Parser)]
@@ -46,7 +47,8 @@ enum Cmd {
         /// `name=url`; the names `ours` and `go` give the ratio column.
         #[arg(long = "target", required = true)]
         servers: Vec<String>,
-        /// `name=server_pid:signer_pid`, for peak RSS.
+        /// `name=server:signer`, each a PID or a PID file (re-read at each use), for peak
+        /// RSS and CPU.
         #[arg(long)]
         pids: Vec<String>,
         /// nginx URL serving `--nginx-root` over TLS (baseline for GETs).
@@ -79,6 +81,25 @@ enum Cmd {
         /// Server-managed snapshots (docker style) instead of client-signed ones.
         #[arg(long)]
         server_snapshot: bool,
+        /// Big repositories: tags per repository, comma-separated (e.g. 100,10000,100000);
+        /// empty for none.
+        #[arg(long, value_delimiter = ',')]
+        big: Vec<usize>,
+        /// Only the big-repository figures (skips the main benchmark).
+        #[arg(long, requires = "big")]
+        big_only: bool,
+        /// Publishes of one more tag per big repository.
+        #[arg(long, default_value_t = 10)]
+        big_publishes: usize,
+        /// The database server's PID or PID file, for its CPU per publish.
+        #[arg(long)]
+        db_pid: Option<String>,
+        /// nginx's master PID, for its workers' CPU per request.
+        #[arg(long)]
+        nginx_pid: Option<u32>,
+        /// The stock `notary` CLI, for the bytes a pull of a big repository moves.
+        #[arg(long)]
+        notary_cli: Option<PathBuf>,
     },
     /// Only the publish load: one publisher per new GUN, for `--seconds`.
     Publish {
@@ -202,7 +223,14 @@ async fn main() -> Result<()> {
             n_targets,
             pull_guns,
             server_snapshot,
+            big,
+            big_only,
+            big_publishes,
+            db_pid,
+            nginx_pid,
+            notary_cli,
         } => {
+            let ca_path = ca.clone();
             let ca = std::fs::read(&ca).context("reading --ca")?;
             let mut servers = Vec::new();
             for t in &targets {
@@ -215,8 +243,8 @@ async fn main() -> Result<()> {
                         let (a, b) = rest
                             .split_once(':')
                             .ok_or_else(|| anyhow!("--pids wants name=server:signer"))?;
-                        server_pid = Some(a.parse()?);
-                        signer_pid = Some(b.parse()?);
+                        server_pid = Some(PidSource::parse(a));
+                        signer_pid = Some(PidSource::parse(b));
                     }
                 }
                 servers.push(Server {
@@ -247,15 +275,33 @@ async fn main() -> Result<()> {
                     server_snapshot,
                     // nginx mirrors the first server's bytes.
                     nginx: if i == 0 { nginx.clone() } else { None },
+                    db_pid: db_pid.as_deref().map(PidSource::parse),
                 };
                 // A server that fails mid-run (the Go server can crash under concurrent
                 // publishes) keeps the figures measured so far; the failure is reported
                 // under the table instead of losing the whole run.
+                if big_only {
+                    names.push(&server.name);
+                    continue;
+                }
                 if let Err(e) = harness::bench_server(server, &opts, &mut report).await {
                     eprintln!("benchmarking {} stopped: {e:#}", server.name);
                     failures.push(format!("{}: {e:#}", server.name));
                 }
                 names.push(&server.name);
+            }
+            if !big.is_empty() {
+                let opts = BigOptions {
+                    sizes: big.clone(),
+                    publishes: big_publishes,
+                    phase: Duration::from_secs(seconds),
+                    wrk_threads,
+                    wrk_connections: connections,
+                    prefix: format!("{base}/big"),
+                    nginx: nginx.clone().map(|(c, root)| (c, root, nginx_pid)),
+                    notary_cli: notary_cli.map(|cli| (cli, ca_path.clone())),
+                };
+                bigrepo::bench_big(&servers, &opts, &mut report).await?;
             }
             if nginx.is_some() {
                 names.push("nginx");

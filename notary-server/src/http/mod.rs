@@ -214,17 +214,17 @@ fn access_log(
     gun: Option<&str>,
     started: Instant,
 ) {
-    let account = req
-        .extensions()
+    // Borrowed, not copied: the formatter writes the values straight into the line.
+    let extensions = req.extensions();
+    let account = extensions
         .get::<auth::AuthenticatedAccount>()
-        .map(|a| a.0.clone())
-        .unwrap_or_default();
+        .map_or("", |a| a.0.as_str());
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .unwrap_or_default();
-    let remote_addr = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let remote_addr = PeerAddr(req.peer_addr());
     tracing::info!(
         target: "notary_server::access",
         method = %req.method(),
@@ -233,11 +233,23 @@ fn access_log(
         duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         request_id = %id,
         gun = gun.unwrap_or_default(),
-        account = %account,
+        account = account,
         remote_addr = %remote_addr,
-        user_agent = %user_agent,
+        user_agent = &*user_agent,
         "response completed"
     );
+}
+
+/// The peer's address for the access log, empty when unknown.
+struct PeerAddr(Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 async fn serve(
