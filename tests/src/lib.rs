@@ -514,6 +514,25 @@ impl Drop for SqliteStack {
     }
 }
 
+/// A service's log file once it has stopped growing (its size unchanged for 200 ms, at
+/// most 3 s): our services hand log lines to a writer thread in batches, up to
+/// 50 ms after they were logged.
+pub fn settled_log(path: &Path) -> String {
+    let size = || std::fs::metadata(path).map_or(0, |m| m.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (mut last_size, mut since) = (size(), std::time::Instant::now());
+    while std::time::Instant::now() < deadline
+        && since.elapsed() < std::time::Duration::from_millis(200)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        let now = size();
+        if now != last_size {
+            (last_size, since) = (now, std::time::Instant::now());
+        }
+    }
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_summary;

@@ -285,7 +285,7 @@ impl AuthStack {
     }
 
     fn server_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        notary_e2e::settled_log(&self.dir.path().join("server.log"))
     }
 
     fn logs(&self) -> String {
