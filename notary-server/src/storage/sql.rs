@@ -613,7 +613,7 @@ struct NewChange<'a> {
 /// Whether a database error message means the server cannot be reached.
 /// The MySQL client reports these with no distinct error kind.
 fn is_connection_loss(message: &str) -> bool {
-    const PATTERNS: [&str; 16] = [
+    const PATTERNS: [&str; 17] = [
         "gone away",
         "lost connection",
         "can't connect",
@@ -622,6 +622,9 @@ fn is_connection_loss(message: &str) -> bool {
         "broken pipe",
         "connection was killed",
         "shutdown in progress",
+        // MariaDB Galera 1047 (08S01): this node has left the primary component and refuses
+        // queries until it rejoins; another node, or this one later, can serve them.
+        "wsrep has not yet prepared node",
         // SQLite: busy_timeout expired under write contention.
         "database is locked",
         // PostgreSQL (libpq): server gone, restarted or unreachable.

@@ -447,3 +447,33 @@ async fn key_records_work_on_a_go_database_without_migrations() {
     store.run_migrations().unwrap();
     assert!(store.key_owner(&id).await.unwrap().is_some());
 }
+
+/// What MySQL-family servers say when they cannot serve queries now is a 503 (another
+/// replica or a retry can succeed), not a 500. The texts are the client's `mysql_error()`:
+/// Galera's 1047 on a node outside the primary component (recorded in docs/galera.md), and
+/// a connection lost mid-query (2013).
+#[test]
+fn unreachable_database_errors_are_unavailable() {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    use crate::storage::sql::map_error;
+    use crate::storage::StoreError;
+
+    let error = |message: &str| {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_string()))
+    };
+    for message in [
+        "WSREP has not yet prepared node for application use",
+        "Lost connection to server during query",
+        "MySQL server has gone away",
+    ] {
+        assert!(
+            matches!(map_error(error(message)), StoreError::Unavailable(m) if m == message),
+            "{message}"
+        );
+    }
+    assert!(matches!(
+        map_error(error("Table 'x.tuf_files' doesn't exist")),
+        StoreError::Other(_)
+    ));
+}
