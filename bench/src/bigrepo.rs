@@ -209,13 +209,8 @@ async fn get_phase(
         return Ok(());
     }
     let before: f64 = pids.iter().filter_map(|p| cpu_ms(*p)).sum();
-    let (u, t, c, d) = (
-        url.to_string(),
-        opts.wrk_threads,
-        opts.wrk_connections,
-        opts.phase,
-    );
-    let r = tokio::task::spawn_blocking(move || wrk::run(&u, t, c, d)).await??;
+    let c = opts.wrk_connections;
+    let r = wrk::run_blocking(url, opts.wrk_threads, c, opts.phase).await?;
     let after: f64 = pids.iter().filter_map(|p| cpu_ms(*p)).sum();
     let row = format!("big {n}: GET targets.json wrk c{c}");
     report.add(&format!("{row} throughput"), Unit::PerSec, name, r.rps);

@@ -297,13 +297,8 @@ async fn bench_get(
     use_wrk: bool,
 ) -> Result<()> {
     if use_wrk {
-        let (u, t, c, d) = (
-            url.to_string(),
-            opts.wrk_threads,
-            opts.wrk_connections,
-            opts.phase,
-        );
-        let r = tokio::task::spawn_blocking(move || wrk::run(&u, t, c, d)).await??;
+        let c = opts.wrk_connections;
+        let r = wrk::run_blocking(url, opts.wrk_threads, c, opts.phase).await?;
         eprintln!(
             "  [{name}] {row} wrk c{c}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
             r.rps,

@@ -52,6 +52,19 @@ pub fn run(url: &str, threads: usize, connections: usize, duration: Duration) ->
     parse(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
 }
 
+/// [`run`] on tokio's blocking pool, for the async benchmark drivers.
+pub async fn run_blocking(
+    url: &str,
+    threads: usize,
+    connections: usize,
+    duration: Duration,
+) -> Result<WrkResult> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || run(&url, threads, connections, duration))
+        .await
+        .context("wrk task")?
+}
+
 /// Parses wrk's text summary.
 pub fn parse(text: &str) -> Result<WrkResult> {
     let mut rps = None;
